@@ -1,0 +1,160 @@
+"""The only module that imports ``opensearchpy``: connection setup and error translation.
+
+Everything else talks to OpenSearch through :class:`OpenSearchClient`, which raises only
+servelog's own errors (``SinkUnavailable``, ``SinkRejected``, ``SinkAuthError``) with the library's
+exception chained as the cause. The transport's own retries are switched off (``max_retries=0``):
+retrying lives in exactly one layer, :mod:`collector.sinks.opensearch.sink`.
+
+Secrets are read through :func:`collector.settings.read_secret` when the client is built, and the
+client is rebuilt when a password file changes (``refresh_credentials``); no error message built
+here ever includes them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import opensearchpy
+import orjson
+from opensearchpy.serializer import JSONSerializer
+
+from collector.errors import SinkAuthError, SinkRejected, SinkUnavailable
+from collector.settings import OpenSearchSettings, read_secret
+
+
+class _OrjsonSerializer(JSONSerializer):
+    """orjson for speed: bulk responses carry one item per document."""
+
+    def loads(self, s: Any) -> Any:
+        return orjson.loads(s)
+
+    def dumps(self, data: Any) -> Any:
+        if isinstance(data, str | bytes):
+            return data
+        return orjson.dumps(data, default=self.default).decode()
+
+
+_CREDENTIALS_IN_URL = re.compile(r"//[^/@\s]+@")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove credentials (URL user-info and the given secret values) from a message."""
+    text = _CREDENTIALS_IN_URL.sub("//***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class OpenSearchClient:
+    """A thin, typed facade over ``opensearchpy.OpenSearch``."""
+
+    def __init__(self, settings: OpenSearchSettings) -> None:
+        self._settings = settings
+        self._password_mtime: float | None = None
+        self._secret: str | None = None
+        self._client = self._build()
+
+    # -- construction ------------------------------------------------------------------------
+    def _build(self) -> opensearchpy.OpenSearch:
+        s = self._settings
+        kwargs: dict[str, Any] = {
+            "hosts": [s.url],
+            "timeout": s.timeout_seconds,
+            "max_retries": 0,  # one retry layer only: the sink's
+            "retry_on_timeout": False,
+            "serializer": _OrjsonSerializer(),
+            "http_compress": False,
+        }
+        if s.url.startswith("https://"):
+            kwargs.update(use_ssl=True, verify_certs=s.verify_certs, ssl_show_warn=False)
+            if s.ca_file:
+                kwargs["ca_certs"] = str(s.ca_file)
+            if s.client_cert and s.client_key:
+                kwargs.update(client_cert=str(s.client_cert), client_key=str(s.client_key))
+            if not s.verify_certs:
+                kwargs["ssl_assert_hostname"] = False
+        password = read_secret(s.password, s.password_file)
+        self._secret = password
+        if s.password_file is not None:
+            self._password_mtime = _mtime(s.password_file)
+        if s.aws_region:
+            kwargs["http_auth"] = self._aws_auth()
+            kwargs["connection_class"] = opensearchpy.RequestsHttpConnection
+        elif s.username:
+            kwargs["http_auth"] = (s.username, password or "")
+        return opensearchpy.OpenSearch(**kwargs)
+
+    def _aws_auth(self) -> Any:
+        try:
+            import boto3  # noqa: PLC0415 - optional dependency, only for SigV4
+        except ImportError as exc:  # pragma: no cover - depends on the optional extra
+            raise SinkRejected(0, "AWS SigV4 needs boto3: pip install 'servelog[aws]'") from exc
+        credentials = boto3.Session().get_credentials()
+        return opensearchpy.RequestsAWSV4SignerAuth(credentials, self._settings.aws_region, self._settings.aws_service)
+
+    def refresh_credentials(self) -> bool:
+        """Rebuild the connection when the password file changed; True if it did."""
+        path = self._settings.password_file
+        if path is None or _mtime(path) == self._password_mtime:
+            return False
+        self._client.close()
+        self._client = self._build()
+        return True
+
+    # -- requests ----------------------------------------------------------------------------
+    def bulk(self, body: bytes) -> dict[str, Any]:
+        """Send an NDJSON ``_bulk`` body; return the parsed response (only status/error per item)."""
+        return self._call(
+            self._client.bulk,
+            body=body,
+            params={"filter_path": "took,errors,items.*.status,items.*.error"},
+        )
+
+    def request(
+        self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        """Any other REST call (templates, ISM, search); JSON in, parsed JSON out."""
+        return self._call(self._client.transport.perform_request, method, path, body=body, params=params)
+
+    def info(self) -> dict[str, Any]:
+        """``GET /``: cluster name and version; also a reachability probe."""
+        return self._call(self._client.info)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except opensearchpy.exceptions.ConnectionError as exc:
+            # ConnectionTimeout and SSLError are ConnectionErrors too
+            raise SinkUnavailable(redact(f"OpenSearch unreachable: {exc}", self._secret)) from exc
+        except opensearchpy.exceptions.TransportError as exc:
+            status = exc.status_code if isinstance(exc.status_code, int) else 0
+            message = redact(_describe(exc), self._secret)
+            if status in (401, 403):
+                raise SinkAuthError(status, message) from exc
+            if status >= 500 or status == 0:
+                raise SinkUnavailable(f"OpenSearch answered {status}: {message}") from exc
+            raise SinkRejected(status, message) from exc
+
+
+def _describe(exc: Any) -> str:
+    info = exc.info
+    if isinstance(info, dict):
+        err = info.get("error")
+        if isinstance(err, dict):
+            return f"{err.get('type', '')}: {err.get('reason', '')}"
+        if err:
+            return str(err)
+    return str(exc.error)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
