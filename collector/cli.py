@@ -1,0 +1,139 @@
+"""The ``servelog`` command line: ``run``, ``setup``, ``demo``, ``config-reference``.
+
+Flags only override settings (see :mod:`collector.settings` for file and environment); there is no
+flag for a secret, by design: argv is visible to every process on the node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from collector import __version__
+from collector.errors import CollectorError, ConfigError
+from collector.settings import Settings, load_settings, settings_reference
+
+_RUN_EPILOG = """\
+Every setting can also be given in the YAML file (--config / SERVELOG_CONFIG) or as an environment
+variable SERVELOG_<KEY> with "__" between nested keys, e.g. SERVELOG_OPENSEARCH__URL,
+SERVELOG_OPENSEARCH__PASSWORD_FILE. Precedence: flags > environment > file > defaults.
+Secrets (opensearch.password, opensearch.password_file) are never accepted as flags.
+`servelog config-reference` prints every setting with its default.
+
+exit status: 0 success (including a SIGTERM drain), 2 invalid settings, 1 any other failure.
+"""
+
+
+def _add_run(sub: Any) -> None:
+    run = sub.add_parser(
+        "run", help="collect pod logs and index them", epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Tail kubelet pod logs, enrich them with model metadata and index them into OpenSearch "
+        "exactly once (at-least-once delivery + deterministic ids with create).",
+    )
+    run.add_argument("--log-root", type=Path, help="kubelet pod log directory (default /var/log/pods)")
+    run.add_argument("--opensearch-url", help="OpenSearch URL (default http://localhost:9200)")
+    run.add_argument("--state-dir", type=Path, help="where checkpoints and dead-letter files live (default /var/lib/servelog)")
+    run.add_argument("--node-name", help="this node's name (default: $NODE_NAME, else the host name)")
+    run.add_argument("--once", action="store_true", default=None,
+                     help="index what exists now, flush, save checkpoints, print a summary and exit (backfill)")
+    run.add_argument("--output", choices=["opensearch", "stdout"],
+                     help="stdout: print documents as NDJSON {index,id,source} instead of sending (dry run; "
+                     "checkpoints are not saved)")
+    run.add_argument("--source", choices=["files", "kubernetes"], help="read kubelet files (default) or stream pods/log")
+    run.add_argument("--metadata-file", type=Path, help="static pod metadata (a PodList in YAML or JSON)")
+    run.add_argument("--listen", help="host:port for /metrics, /healthz, /readyz ('' disables; default 127.0.0.1:9880)")
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="collector log level")
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for flag, key in (("log_root", "log_root"), ("state_dir", "state_dir"), ("node_name", "node_name"),
+                      ("once", "once"), ("output", "output"), ("source", "source"),
+                      ("metadata_file", "metadata_file")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    if args.opensearch_url is not None:
+        overrides.setdefault("opensearch", {})["url"] = args.opensearch_url
+    if args.listen is not None:
+        overrides.setdefault("telemetry", {})["listen"] = args.listen
+    if args.log_level is not None:
+        overrides.setdefault("telemetry", {})["log_level"] = args.log_level
+    return overrides
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    settings = load_settings(config_file=args.config, overrides=_run_overrides(args))
+    from collector.runner import run_collector  # noqa: PLC0415 - keeps --help fast
+
+    return run_collector(settings)
+
+
+# Subcommands contributed by other packages: name -> module with add_arguments(parser) and run(args).
+_PLUGGABLE = {
+    "setup": ("collector.setup.command", "install index templates, ISM policies and Dashboards saved objects"),
+    "demo": ("collector.demo.command", "write realistic KServe pod logs for a local demo"),
+    "logs": ("collector.query.command", "search indexed logs of a deployment"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="servelog",
+        description="servelog: exactly-once log pipeline for ML model serving pods into OpenSearch.",
+    )
+    parser.add_argument("--version", action="version", version=f"servelog {__version__}")
+    parser.add_argument("--config", type=Path, default=None, help="YAML settings file (or SERVELOG_CONFIG)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    for name, (module_name, help_text) in _PLUGGABLE.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                continue  # that part of servelog is not installed in this build
+            raise
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(handler=module.run)
+    sub.add_parser("config-reference", help="print every setting, its environment variable and default")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _command_run(args)
+        if args.command == "config-reference":
+            sys.stdout.write(settings_reference())
+            return 0
+        if getattr(args, "handler", None) is not None:
+            return int(args.handler(args))
+    except ConfigError as exc:
+        sys.stderr.write(f"servelog: {exc}\n")
+        return 2
+    except CollectorError as exc:
+        sys.stderr.write(f"servelog: {exc}\n")
+        return 1
+    parser.print_help()
+    return 2
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """The ``--once`` summary: a human line and a JSON line, on stderr (stdout may carry data)."""
+    sys.stderr.write(
+        "servelog: read {lines_read} lines -> {documents} documents: {indexed} indexed, "
+        "{already_present} already present, {dead_lettered} dead-lettered\n".format(**summary)
+    )
+    sys.stderr.write(orjson.dumps({"summary": summary}).decode() + "\n")
+
+
+__all__ = ["Settings", "build_parser", "main", "print_summary"]

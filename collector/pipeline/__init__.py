@@ -1,0 +1,1 @@
+"""Pipeline plumbing between sources and sinks: batches, ordered acknowledgement, checkpoints."""

@@ -1,0 +1,85 @@
+"""``servelog run``: build the collector from validated settings and run it to completion.
+
+Chooses the metadata provider (static file, pod watch, or none), starts telemetry, installs the
+signal handlers, runs the :class:`~collector.app.App`, and prints the ``--once`` summary.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import structlog
+
+from collector.app import App
+from collector.model import MetadataProvider
+from collector.settings import Settings
+from collector.telemetry.logging import configure_logging
+from collector.telemetry.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+
+def make_metadata_provider(settings: Settings) -> MetadataProvider | None:
+    """Static file if given; the node-scoped pod watch when in a cluster (or asked to); else none."""
+    if settings.metadata_file is not None:
+        from collector.kube.static import StaticMetadataProvider  # noqa: PLC0415
+
+        return StaticMetadataProvider(settings.metadata_file)
+    enabled = settings.kubernetes.enabled
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    if enabled == "true" or (enabled == "auto" and (in_cluster or settings.kubernetes.kubeconfig)):
+        from collector.kube.pods import PodWatchCache  # noqa: PLC0415 - the kubernetes client is heavy
+
+        cache = PodWatchCache.from_settings(settings)
+        cache.start()
+        return cache
+    return None
+
+
+def run_collector(settings: Settings) -> int:
+    configure_logging(level=settings.telemetry.log_level,
+                      stream=sys.stderr if settings.output == "stdout" else sys.stdout)
+    metrics = Metrics()
+    metadata = make_metadata_provider(settings)
+    if settings.source == "kubernetes":
+        from collector.sources.kubernetes.source import run_api_source  # noqa: PLC0415
+
+        return run_api_source(settings, metrics=metrics, metadata=metadata)
+    app = App(settings, metrics=metrics, metadata=metadata)
+    app.install_signal_handlers()
+    server = None
+    if settings.telemetry.listen:
+        from collector.telemetry.server import TelemetryServer  # noqa: PLC0415
+
+        server = TelemetryServer(listen=settings.telemetry.listen, registry=metrics.registry,
+                                 alive=app.alive, ready=app.ready).start()
+        log.info("telemetry_listening", address=server.address)
+    progress = None
+    if settings.once and _progress_wanted(settings):
+        from collector.telemetry.progress import Progress  # noqa: PLC0415
+
+        progress = Progress(app, stream=sys.stderr).start()
+    try:
+        summary = app.run()
+    finally:
+        if progress is not None:
+            progress.stop()
+        if server is not None:
+            server.stop()
+        stop = getattr(metadata, "stop", None)
+        if callable(stop):
+            stop()
+    if settings.once:
+        from collector.cli import print_summary  # noqa: PLC0415
+
+        print_summary(summary.as_dict())
+    if summary.failed:
+        log.error("collector_failed", reason=summary.failed)
+        return 1
+    return 0
+
+
+def _progress_wanted(settings: Settings) -> bool:
+    mode = settings.telemetry.progress
+    return mode == "always" or (mode == "auto" and sys.stderr.isatty())

@@ -1,0 +1,1 @@
+"""Sinks: where documents go (OpenSearch, or stdout for a dry run)."""

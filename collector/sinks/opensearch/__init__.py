@@ -1,0 +1,1 @@
+"""The OpenSearch sink: client boundary, per-item retry verdicts, dead-letter."""

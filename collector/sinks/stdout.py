@@ -1,0 +1,36 @@
+"""The stdout sink: a dry run that prints what would be indexed, one NDJSON object per document.
+
+Each line is ``{"index": ..., "id": ..., "source": {...}}``: the exact target index, ``_id`` and
+document the OpenSearch sink would send, so the output doubles as a golden file for tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import BinaryIO
+
+import orjson
+
+from collector.sinks.opensearch.sink import DeliveryReport
+
+
+class StdoutSink:
+    """Writes documents to a binary stream instead of OpenSearch."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def deliver(self, pieces: list[bytes]) -> DeliveryReport:
+        out = []
+        for piece in pieces:
+            action_line, _, source_line = piece.partition(b"\n")
+            meta = next(iter(orjson.loads(action_line).values()))
+            out.append(
+                b'{"index":' + orjson.dumps(meta["_index"]) + b',"id":' + orjson.dumps(meta["_id"])
+                + b',"source":' + source_line.rstrip(b"\n") + b"}\n"
+            )
+        with self._lock:
+            self._stream.write(b"".join(out))
+            self._stream.flush()
+        return DeliveryReport(created=len(pieces))

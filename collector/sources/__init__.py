@@ -1,0 +1,1 @@
+"""Sources: where lines come from (kubelet log files, or the Kubernetes API)."""

@@ -1,0 +1,1 @@
+"""Transforms: pure decisions on lines (CRI parsing, grouping, levels, identity, enrichment)."""

@@ -1,0 +1,387 @@
+"""The per-stream line assembler: records in, encoded bulk documents with resume positions out.
+
+One assembler serves one container instance (pod UID, container, restart count), whatever the
+source (kubelet files, or the Kubernetes API). For every raw line it:
+
+1. parses the runtime record (CRI or Docker json-file; anything else is kept, marked malformed);
+2. merges ``P`` chunks into one logical line (per stdout/stderr: the runtime may interleave them),
+   cutting at ``max_line_bytes`` and marking the document truncated;
+3. gives the logical line its identity: (timestamp ns, ordinal among lines with that timestamp);
+4. groups Python tracebacks into one document (optional);
+5. encodes the document as a ready ``_bulk`` ``create`` action + source, with the deterministic
+   ``_id`` and index from :mod:`collector.transforms.identity`.
+
+Each document carries a :class:`Position`: the place to resume reading so that every document not
+yet acknowledged is produced again *with the same identity*. While a partial line or a traceback is
+open, that place is the start of the open part (with the ordinal state as it was there), so a crash
+between a ``P`` and its ``F``, or inside a traceback, loses nothing.
+
+The hot path is :meth:`LineAssembler.feed_lines`: per line a split, a memoised timestamp parse, a
+UTF-8 decode, one regex for the level, one hash for the ``_id`` and one ``orjson.dumps`` of the
+message; every field shared by the stream is pre-encoded once (``_base_fragment``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from collector import model as m
+from collector.transforms.cri import Record, format_timestamp, parse_cri, parse_docker_json
+from collector.transforms.identity import document_id, index_name, stream_prefix
+from collector.transforms.levels import detect_level
+from collector.transforms.multiline import chains_traceback, continues_traceback, starts_traceback
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A resume point: the locator of a record boundary plus the ordinal state there.
+
+    ``file_id``/``offset`` locate a byte in a logical stream of files (the file's content
+    fingerprint, the byte offset in its uncompressed content); the API source uses ``offset`` 0
+    and relies on the ordinal state alone. ``run_ts_ns``/``run_count``: the timestamp of the last
+    logical line before this point and how many lines carried it (the next one gets that ordinal).
+    """
+
+    file_id: str | None
+    offset: int
+    run_ts_ns: int
+    run_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file_id": self.file_id, "offset": self.offset, "run_ts_ns": self.run_ts_ns, "run_count": self.run_count}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Position:
+        return cls(
+            file_id=data.get("file_id"), offset=int(data["offset"]),
+            run_ts_ns=int(data.get("run_ts_ns", 0)), run_count=int(data.get("run_count", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AssemblerOptions:
+    """Stream-independent settings of an assembler."""
+
+    index_template: str
+    max_line_bytes: int = 1024 * 1024
+    multiline: bool = True
+    multiline_max_lines: int = 500
+
+
+class _Line:
+    """A completed logical line awaiting encoding (only lines that take part in grouping)."""
+
+    __slots__ = ("flags", "message", "ordinal", "stream", "ts", "ts_ns")
+
+    def __init__(self, ts_ns: int, ts: str, ordinal: int, stream: str | None, message: str,
+                 flags: dict[str, Any] | None) -> None:
+        self.ts_ns, self.ts, self.ordinal, self.stream, self.message, self.flags = ts_ns, ts, ordinal, stream, message, flags
+
+
+class _Partial:
+    """Chunks of one logical line that are still arriving (``P`` records)."""
+
+    __slots__ = ("chunks", "dropped", "size", "start", "start_seq", "ts", "ts_ns")
+
+    def __init__(self, record: Record, start: Position, seq: int) -> None:
+        self.ts_ns, self.ts = record.ts_ns, record.ts
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.dropped = 0
+        self.start = start
+        self.start_seq = seq
+
+
+# grouping states
+_NONE, _FRAMES, _AFTER_EXC, _CHAIN = 0, 1, 2, 3
+
+Emit = Callable[[bytes, Position], None]
+
+
+class LineAssembler:
+    """Turns one container instance's raw lines into encoded documents (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        options: AssemblerOptions,
+        pod_uid: str,
+        container: str,
+        restart_count: int,
+        fields: Mapping[str, Any],
+        emit: Emit,
+        start: Position | None = None,
+        skip_through: tuple[int, int] | None = None,
+    ) -> None:
+        self._opt = options
+        self._prefix = stream_prefix(pod_uid, container, restart_count)
+        self._emit = emit
+        self._namespace = str(fields.get(m.F_NAMESPACE, "unknown"))
+        self.set_fields(fields)
+        self._indices: dict[str, bytes] = {}
+        start = start or Position(None, 0, 0, 0)
+        self._run_ts = start.run_ts_ns
+        self._run_count = start.run_count
+        self._file_id = start.file_id
+        self._offset = start.offset
+        self._seq = 0
+        self._partials: dict[str, _Partial] = {}
+        self._group: list[_Line] = []
+        self._group_state = _NONE
+        self._group_start: Position | None = None
+        self._group_start_seq = 0
+        self._skip_through = skip_through
+        self.documents = 0
+        self.parse_errors: dict[str, int] = {}
+
+    # -- configuration -----------------------------------------------------------------------
+    def set_fields(self, fields: Mapping[str, Any]) -> None:
+        """Replace the stream's shared fields (e.g. when pod metadata arrives late)."""
+        shared = {k: v for k, v in fields.items() if v is not None}
+        encoded = orjson.dumps(shared)
+        self._base_fragment = (b"," + encoded[1:-1]) if len(encoded) > 2 else b""
+
+    # -- input -------------------------------------------------------------------------------
+    def switch_file(self, file_id: str | None, offset: int = 0) -> None:
+        """Continue in another file of the stream (rotation, resume) at ``offset``."""
+        self._file_id = file_id
+        self._offset = offset
+
+    def feed_lines(self, lines: list[bytes], *, start_offset: int) -> None:
+        """Feed complete raw lines (without ``\\n``) that start at ``start_offset`` of the current file."""
+        offset = start_offset
+        max_bytes = self._opt.max_line_bytes
+        partials = self._partials
+        for raw in lines:
+            before = offset
+            offset += len(raw) + 1
+            self._seq += 1
+            record = parse_docker_json(raw) if raw[:1] == b"{" else parse_cri(raw)
+            if record is None:
+                self._offset = offset
+                self._malformed(raw, before)
+                continue
+            pending = partials.get(record.stream)
+            if record.partial or pending is not None:
+                if pending is None:
+                    pending = _Partial(record, self._position_at(before), self._seq)
+                    partials[record.stream] = pending
+                room = max_bytes - pending.size
+                content = record.content
+                if room > 0:
+                    pending.chunks.append(content[:room] if len(content) > room else content)
+                if len(content) > room:
+                    pending.dropped += len(content) - max(room, 0)
+                pending.size += len(content)
+                self._offset = offset
+                if record.partial:
+                    continue
+                del partials[record.stream]
+                self._complete_partial(record.stream, pending, before)
+                continue
+            self._offset = offset
+            content = record.content
+            flags = None
+            if len(content) > max_bytes:
+                flags = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: len(content)}
+                content = content[:max_bytes]
+            self._line(record.ts_ns, record.ts, record.stream, content, flags, before)
+
+    def feed_overlong(self, head: bytes, *, start_offset: int, end_offset: int) -> None:
+        """A line with no newline within the limit: ``head`` is its start, the rest was skipped."""
+        self._seq += 1
+        record = parse_cri(head) or (parse_docker_json(head) if head[:1] == b"{" else None)
+        self._offset = end_offset
+        flags = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: end_offset - start_offset - 1}
+        if record is None:
+            ts_ns = self._run_ts
+            self._count_error("malformed_cri")
+            flags[m.F_PARSE_ERROR] = "malformed_cri"
+            self._line(ts_ns, format_timestamp(ts_ns), None, head[: self._opt.max_line_bytes], flags, start_offset)
+        else:
+            self._line(record.ts_ns, record.ts, record.stream, record.content[: self._opt.max_line_bytes], flags,
+                       start_offset)
+
+    def flush(self) -> None:
+        """Close everything open: trailing ``P`` chunks (container gone) and an open traceback."""
+        for stream, pending in sorted(self._partials.items(), key=lambda kv: kv[1].start_seq):
+            del self._partials[stream]
+            self._complete_partial(stream, pending, None)
+        self._close_group()
+
+    def has_pending(self) -> bool:
+        """A partial line or a traceback is open."""
+        return bool(self._partials) or bool(self._group)
+
+    def position(self, before: tuple[int, Position] | None = None) -> Position:
+        """Where to resume to reproduce everything not emitted yet (the current safe point).
+
+        ``before`` is the start of a line consumed but not emitted yet (the one that closed a
+        traceback group): the resume point must not pass it.
+        """
+        starts = [(p.start_seq, p.start) for p in self._partials.values()]
+        if before is not None:
+            starts.append(before)
+        if self._group_start is not None:
+            starts.append((self._group_start_seq, self._group_start))
+        if starts:
+            return min(starts, key=lambda s: s[0])[1]
+        return Position(self._file_id, self._offset, self._run_ts, self._run_count)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _position_at(self, offset: int) -> Position:
+        return Position(self._file_id, offset, self._run_ts, self._run_count)
+
+    def _count_error(self, reason: str) -> None:
+        self.parse_errors[reason] = self.parse_errors.get(reason, 0) + 1
+
+    def _malformed(self, raw: bytes, before: int) -> None:
+        # Not a runtime record: keep it, timestamped like its predecessor, marked. Identity stays a
+        # function of content order (ordinal after the previous line), so a replay agrees.
+        self._count_error("malformed_cri")
+        ts_ns = self._run_ts
+        flags: dict[str, Any] = {m.F_PARSE_ERROR: "malformed_cri"}
+        if len(raw) > self._opt.max_line_bytes:
+            flags[m.F_TRUNCATED] = True
+            flags[m.F_ORIGINAL_BYTES] = len(raw)
+            raw = raw[: self._opt.max_line_bytes]
+        self._line(ts_ns, format_timestamp(ts_ns), None, raw, flags, before)
+
+    def _complete_partial(self, stream: str, pending: _Partial, before: int | None) -> None:
+        flags = None
+        if pending.dropped:
+            flags = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: pending.size}
+        # the line's identity and resume point are those of its first chunk
+        start = pending.start
+        self._line(pending.ts_ns, pending.ts, stream, b"".join(pending.chunks), flags, start.offset,
+                   start_override=start, start_seq=pending.start_seq)
+
+    def _line(
+        self, ts_ns: int, ts: str, stream: str | None, content: bytes, flags: dict[str, Any] | None,
+        before: int, *, start_override: Position | None = None, start_seq: int | None = None,
+    ) -> None:
+        """A complete logical line: assign its ordinal, then group or encode it."""
+        start = start_override or self._position_at(before)
+        seq = start_seq if start_seq is not None else self._seq
+        if ts_ns == self._run_ts:
+            ordinal = self._run_count
+            self._run_count += 1
+        else:
+            self._run_ts, self._run_count, ordinal = ts_ns, 1, 0
+        try:
+            message = content.decode()
+        except UnicodeDecodeError:
+            message = content.decode("utf-8", "replace")
+            self._count_error("invalid_utf8")
+            flags = dict(flags or {})
+            flags.setdefault(m.F_PARSE_ERROR, "invalid_utf8")
+        if not self._opt.multiline:
+            self._encode(ts_ns, ts, ordinal, stream, message, flags, None)
+            return
+        state = self._group_state
+        if state != _NONE:
+            group_stream = self._group[0].stream
+            if stream == group_stream and self._continues(message):
+                self._group.append(_Line(ts_ns, ts, ordinal, stream, message, flags))
+                if len(self._group) >= self._opt.multiline_max_lines:
+                    self._close_group()
+                return
+            self._close_group(before=(seq, start))
+        if starts_traceback(message):
+            self._group = [_Line(ts_ns, ts, ordinal, stream, message, flags)]
+            self._group_state = _FRAMES
+            self._group_start = start
+            self._group_start_seq = seq
+            return
+        self._encode(ts_ns, ts, ordinal, stream, message, flags, None)
+
+    def _continues(self, message: str) -> bool:
+        """Advance the traceback state machine; False when ``message`` is not part of the group."""
+        state = self._group_state
+        if state == _FRAMES:
+            if not continues_traceback(message) and message:
+                self._group_state = _AFTER_EXC  # the exception line closes the frames
+            return True
+        if state == _AFTER_EXC:
+            if message == "":
+                return True  # maybe a chained traceback follows; trailing blanks are split off on close
+            if chains_traceback(message):
+                self._group_state = _CHAIN
+                return True
+            if message[:1] in (" ", "\t"):
+                return True  # indented exception notes / multi-line messages
+            return False
+        # _CHAIN: blank lines, then the next Traceback header
+        if message == "":
+            return True
+        if starts_traceback(message):
+            self._group_state = _FRAMES
+            return True
+        return False
+
+    def _close_group(self, before: tuple[int, Position] | None = None) -> None:
+        group = self._group
+        if not group:
+            return
+        # blank lines held after the last exception line belong to no traceback: emit them alone
+        trailing: list[_Line] = []
+        while len(group) > 1 and group[-1].message == "" and self._group_state in (_AFTER_EXC, _CHAIN):
+            trailing.append(group.pop())
+        self._group, self._group_state, self._group_start = [], _NONE, None
+        first = group[0]
+        if len(group) == 1:
+            self._encode(first.ts_ns, first.ts, first.ordinal, first.stream, first.message, first.flags, None,
+                         before)
+        else:
+            flags: dict[str, Any] = {}
+            for line in group:
+                if line.flags:
+                    flags.update(line.flags)
+            message = "\n".join(line.message for line in group)
+            self._encode(first.ts_ns, first.ts, first.ordinal, first.stream, message, flags or None, len(group),
+                         before)
+        for line in reversed(trailing):
+            self._encode(line.ts_ns, line.ts, line.ordinal, line.stream, line.message, line.flags, None, before)
+
+    def _index(self, ts: str) -> bytes:
+        day = ts[:10]
+        index = self._indices.get(day)
+        if index is None:
+            index = index_name(self._opt.index_template, namespace=self._namespace, ts=ts).encode()
+            self._indices[day] = index
+        return index
+
+    def _encode(
+        self, ts_ns: int, ts: str, ordinal: int, stream: str | None, message: str,
+        flags: dict[str, Any] | None, line_count: int | None, before: tuple[int, Position] | None = None,
+    ) -> None:
+        skip = self._skip_through
+        if skip is not None:
+            if (ts_ns, ordinal) <= skip:
+                return
+            self._skip_through = None  # identities only grow along a stream
+        doc_id = document_id(self._prefix, ts_ns, ordinal)
+        level = detect_level(message)
+        if level is None and line_count is not None:
+            level = "error"  # a grouped traceback without a level prefix is an error report
+        extra = b""
+        if stream is not None:
+            extra += b',"stream":"' + stream.encode() + b'"'
+        if level is not None:
+            extra += b',"level":"' + level.encode() + b'"'
+        if flags:
+            extra += b"," + orjson.dumps(flags)[1:-1]
+            if flags.get(m.F_TRUNCATED):
+                self._count_error("truncated")
+        if line_count is not None:
+            extra += b',"line_count":%d' % line_count
+        piece = b"".join((
+            b'{"create":{"_index":"', self._index(ts), b'","_id":"', doc_id.encode(), b'"}}\n{"timestamp":"',
+            ts.encode(), b'","message":', orjson.dumps(message), extra, self._base_fragment, b"}\n",
+        ))
+        self.documents += 1
+        self._emit(piece, self.position(before))
