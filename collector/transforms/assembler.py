@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -36,29 +36,36 @@ from collector.transforms.levels import detect_level
 from collector.transforms.multiline import chains_traceback, continues_traceback, starts_traceback
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
     """A resume point: the locator of a record boundary plus the ordinal state there.
 
     ``file_id``/``offset`` locate a byte in a logical stream of files (the file's content
     fingerprint, the byte offset in its uncompressed content); the API source uses ``offset`` 0
-    and relies on the ordinal state alone. ``run_ts_ns``/``run_count``: the timestamp of the last
-    logical line before this point and how many lines carried it (the next one gets that ordinal).
+    and relies on the ordinal state alone. The ordinal state: ``run_ts_ns``, the greatest line
+    timestamp seen before this point, ``run_count`` how many lines carried it, ``run_back`` how many
+    lines since then carried an *earlier* timestamp (stdout and stderr are stamped by different
+    writers and may step back a little). ``midline``: streams (stdout/stderr) that are in the middle
+    of a line at this point whose line was already emitted: on resume, their records up to the next
+    ``F`` are skipped (the runtime may interleave one stream's chunks with the other's).
     """
 
     file_id: str | None
     offset: int
     run_ts_ns: int
     run_count: int
+    run_back: int = 0
+    midline: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"file_id": self.file_id, "offset": self.offset, "run_ts_ns": self.run_ts_ns, "run_count": self.run_count}
+        return {"file_id": self.file_id, "offset": self.offset, "run_ts_ns": self.run_ts_ns,
+                "run_count": self.run_count, "run_back": self.run_back, "midline": list(self.midline)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Position:
-        return cls(
+        return cls(  # type: ignore[call-arg]
             file_id=data.get("file_id"), offset=int(data["offset"]),
             run_ts_ns=int(data.get("run_ts_ns", 0)), run_count=int(data.get("run_count", 0)),
+            run_back=int(data.get("run_back", 0)), midline=tuple(data.get("midline", ())),
         )
 
 
@@ -85,10 +92,11 @@ class _Line:
 class _Partial:
     """Chunks of one logical line that are still arriving (``P`` records)."""
 
-    __slots__ = ("chunks", "dropped", "size", "start", "start_seq", "ts", "ts_ns")
+    __slots__ = ("chunks", "dropped", "ordinal", "size", "start", "start_seq", "ts", "ts_ns")
 
-    def __init__(self, record: Record, start: Position, seq: int) -> None:
+    def __init__(self, record: Record, start: Position, seq: int, ordinal: int) -> None:
         self.ts_ns, self.ts = record.ts_ns, record.ts
+        self.ordinal = ordinal
         self.chunks: list[bytes] = []
         self.size = 0
         self.dropped = 0
@@ -126,6 +134,7 @@ class LineAssembler:
         start = start or Position(None, 0, 0, 0)
         self._run_ts = start.run_ts_ns
         self._run_count = start.run_count
+        self._run_back = start.run_back
         self._file_id = start.file_id
         self._offset = start.offset
         self._seq = 0
@@ -135,6 +144,7 @@ class LineAssembler:
         self._group_start: Position | None = None
         self._group_start_seq = 0
         self._skip_through = skip_through
+        self._skip_midline: set[str] = set(start.midline)
         self.documents = 0
         self.parse_errors: dict[str, int] = {}
 
@@ -165,10 +175,17 @@ class LineAssembler:
                 self._offset = offset
                 self._malformed(raw, before)
                 continue
+            if self._skip_midline and record.stream in self._skip_midline:
+                # the rest of a line that was emitted before the resume point
+                self._offset = offset
+                if not record.partial:
+                    self._skip_midline.discard(record.stream)
+                continue
             pending = partials.get(record.stream)
             if record.partial or pending is not None:
                 if pending is None:
-                    pending = _Partial(record, self._position_at(before), self._seq)
+                    start = self._position_at(before)
+                    pending = _Partial(record, start, self._seq, self._ordinal(record.ts_ns))
                     partials[record.stream] = pending
                 room = max_bytes - pending.size
                 content = record.content
@@ -230,11 +247,32 @@ class LineAssembler:
             starts.append((self._group_start_seq, self._group_start))
         if starts:
             return min(starts, key=lambda s: s[0])[1]
-        return Position(self._file_id, self._offset, self._run_ts, self._run_count)
+        return Position(self._file_id, self._offset, self._run_ts, self._run_count, self._run_back, self._midline())
 
     # -- internals ---------------------------------------------------------------------------
+    def _midline(self) -> tuple[str, ...]:
+        if not self._partials and not self._skip_midline:
+            return ()
+        return tuple(sorted(self._skip_midline.union(self._partials)))
+
     def _position_at(self, offset: int) -> Position:
-        return Position(self._file_id, offset, self._run_ts, self._run_count)
+        return Position(self._file_id, offset, self._run_ts, self._run_count, self._run_back, self._midline())
+
+    def _ordinal(self, ts_ns: int) -> int:
+        """The line's ordinal among lines with its timestamp, assigned when the line *starts*.
+
+        Lines are numbered in the order their first record appears, which a replay from any
+        position reproduces. A timestamp below the greatest seen so far gets a negative ordinal
+        derived from the distance and a counter, unique within the stream.
+        """
+        if ts_ns == self._run_ts:
+            self._run_count += 1
+            return self._run_count - 1
+        if ts_ns > self._run_ts:
+            self._run_ts, self._run_count, self._run_back = ts_ns, 1, 0
+            return 0
+        self._run_back += 1
+        return -(((self._run_ts - ts_ns) << 24) + self._run_back)
 
     def _count_error(self, reason: str) -> None:
         self.parse_errors[reason] = self.parse_errors.get(reason, 0) + 1
@@ -258,20 +296,18 @@ class LineAssembler:
         # the line's identity and resume point are those of its first chunk
         start = pending.start
         self._line(pending.ts_ns, pending.ts, stream, b"".join(pending.chunks), flags, start.offset,
-                   start_override=start, start_seq=pending.start_seq)
+                   start_override=start, start_seq=pending.start_seq, ordinal=pending.ordinal)
 
     def _line(
         self, ts_ns: int, ts: str, stream: str | None, content: bytes, flags: dict[str, Any] | None,
         before: int, *, start_override: Position | None = None, start_seq: int | None = None,
+        ordinal: int | None = None,
     ) -> None:
-        """A complete logical line: assign its ordinal, then group or encode it."""
+        """A complete logical line: number it (unless it started earlier), then group or encode it."""
         start = start_override or self._position_at(before)
         seq = start_seq if start_seq is not None else self._seq
-        if ts_ns == self._run_ts:
-            ordinal = self._run_count
-            self._run_count += 1
-        else:
-            self._run_ts, self._run_count, ordinal = ts_ns, 1, 0
+        if ordinal is None:
+            ordinal = self._ordinal(ts_ns)
         try:
             message = content.decode()
         except UnicodeDecodeError:

@@ -1,0 +1,170 @@
+"""The line assembler: partial merging, truncation, tracebacks, identity and resume positions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.transforms.assembler import AssemblerOptions, LineAssembler, Position
+
+FIELDS = {"namespace": "team-a", "pod_name": "iris-predictor-00001-deployment-7d9f8c6b5-x2x9p", "pod_uid": "uid-1",
+          "container_name": "kserve-container", "restart_count": 0}
+
+
+def run(lines: list[bytes], *, start: Position | None = None, offset: int = 0, flush: bool = True,
+        **options: Any) -> list[tuple[dict[str, Any], dict[str, Any], Position]]:
+    """Feed lines; return (action meta, source, position) per emitted document."""
+    out: list[tuple[dict[str, Any], dict[str, Any], Position]] = []
+
+    def emit(piece: bytes, position: Position) -> None:
+        action, source, rest = piece.split(b"\n")
+        assert rest == b""
+        out.append((orjson.loads(action)["create"], orjson.loads(source), position))
+
+    assembler = LineAssembler(
+        options=AssemblerOptions(index_template="serving-logs-{namespace}-{date}", **options),
+        pod_uid="uid-1", container="kserve-container", restart_count=0, fields=FIELDS, emit=emit, start=start,
+    )
+    assembler.switch_file("file-1", offset)
+    assembler.feed_lines(lines, start_offset=offset)
+    if flush:
+        assembler.flush()
+    return out
+
+
+def test_partial_chunks_merge_into_one_line_with_the_first_chunks_timestamp() -> None:
+    docs = run([b"2026-11-24T09:00:00.1Z stdout P aaa", b"2026-11-24T09:00:00.2Z stdout P bbb",
+                b"2026-11-24T09:00:00.3Z stdout F ccc"])
+    assert [d[1]["message"] for d in docs] == ["aaabbbccc"]
+    assert docs[0][1]["timestamp"] == "2026-11-24T09:00:00.100000000Z"
+
+
+def test_interleaved_stdout_and_stderr_partials_do_not_mix() -> None:
+    docs = run([b"2026-11-24T09:00:00.1Z stdout P out-1 ", b"2026-11-24T09:00:00.2Z stderr P err-1 ",
+                b"2026-11-24T09:00:00.3Z stdout F out-2", b"2026-11-24T09:00:00.4Z stderr F err-2"])
+    assert sorted((d[1]["stream"], d[1]["message"]) for d in docs) == [("stderr", "err-1 err-2"), ("stdout", "out-1 out-2")]
+
+
+def test_resume_position_stays_at_an_open_partial_line() -> None:
+    lines = [b"2026-11-24T09:00:00.1Z stdout F done", b"2026-11-24T09:00:00.2Z stdout P open-"]
+    docs = run(lines, flush=False)
+    assert len(docs) == 1
+    # the position handed out with "done" is after it: the P was not read when it was emitted
+    assert docs[0][2].offset == len(lines[0]) + 1
+
+
+def test_trailing_partial_without_final_is_flushed_as_a_line() -> None:
+    docs = run([b"2026-11-24T09:00:00.2Z stdout P no newline at exit"])
+    assert [d[1]["message"] for d in docs] == ["no newline at exit"]
+
+
+def test_long_lines_are_cut_and_marked() -> None:
+    chunk = b"x" * 16384
+    lines = [b"2026-11-24T09:00:00.1Z stdout P " + chunk] * 4 + [b"2026-11-24T09:00:00.1Z stdout F end"]
+    docs = run(lines, max_line_bytes=20000)
+    source = docs[0][1]
+    assert len(source["message"]) == 20000 and source["truncated"] is True
+    assert source["original_bytes"] == 4 * 16384 + 3
+
+
+def test_invalid_utf8_and_nul_bytes_are_kept_and_marked() -> None:
+    docs = run([b"2026-11-24T09:00:00.1Z stdout F bad \xff\xfe byte \x00 nul"])
+    assert docs[0][1]["message"] == "bad \ufffd\ufffd byte \x00 nul"
+    assert docs[0][1]["parse_error"] == "invalid_utf8"
+
+
+def test_malformed_line_is_kept_with_the_previous_timestamp() -> None:
+    docs = run([b"2026-11-24T09:00:00.1Z stdout F good", b"this is not cri"])
+    assert docs[1][1]["parse_error"] == "malformed_cri"
+    assert docs[1][1]["timestamp"] == docs[0][1]["timestamp"]
+    assert docs[1][0]["_id"] != docs[0][0]["_id"]
+
+
+def test_log_text_that_looks_like_bulk_ndjson_stays_inside_the_message() -> None:
+    evil = b'x"}}\n{"delete":{"_index":"serving-logs-team-a-2026.11.24","_id":"victim"}}'.replace(b"\n", b"\\n")
+    docs = run([b"2026-11-24T09:00:00.1Z stdout F " + evil,
+                b'2026-11-24T09:00:00.2Z stdout F {"_index":"other","_id":"forged","routing":"r","pipeline":"p"}'])
+    assert [d[0]["_index"] for d in docs] == ["serving-logs-team-a-2026.11.24"] * 2
+    assert docs[1][0]["_id"] != "forged"
+    assert "_index" not in docs[1][1] and docs[1][1]["message"].startswith('{"_index"')
+
+
+def test_python_traceback_becomes_one_document() -> None:
+    tb = [b"Traceback (most recent call last):", b'  File "/app/model.py", line 42, in predict',
+          b"    return self.model(x)", b"           ^^^^^^^^^^^^^", b"ValueError: bad input"]
+    lines = [b"2026-11-24T09:00:00.1Z stderr F before"]
+    lines += [b"2026-11-24T09:00:01.%dZ stderr F " % i + t for i, t in enumerate(tb, 1)]
+    lines += [b"2026-11-24T09:00:02Z stderr F after"]
+    docs = run(lines)
+    messages = [d[1]["message"] for d in docs]
+    assert messages == ["before", "\n".join(t.decode() for t in tb), "after"]
+    assert docs[1][1]["line_count"] == 5 and docs[1][1]["level"] == "error"
+
+
+def test_chained_tracebacks_stay_together_and_trailing_blank_lines_do_not() -> None:
+    tb = [b"Traceback (most recent call last):", b'  File "a.py", line 1, in f', b"KeyError: 'x'", b"",
+          b"During handling of the above exception, another exception occurred:", b"",
+          b"Traceback (most recent call last):", b'  File "a.py", line 3, in g', b"RuntimeError: y", b"", b"next"]
+    docs = run([b"2026-11-24T09:00:01Z stderr F " + t for t in tb])
+    assert [d[1].get("line_count") for d in docs] == [9, None, None]
+    assert [d[1]["message"] for d in docs][1:] == ["", "next"]
+
+
+def test_grouping_can_be_switched_off() -> None:
+    docs = run([b"2026-11-24T09:00:01Z stderr F Traceback (most recent call last):",
+                b"2026-11-24T09:00:01Z stderr F   File x", b"2026-11-24T09:00:01Z stderr F E: y"], multiline=False)
+    assert len(docs) == 3
+
+
+def test_lines_sharing_a_timestamp_get_distinct_ids() -> None:
+    docs = run([b"2026-11-24T09:00:01Z stdout F same"] * 3)
+    assert len({d[0]["_id"] for d in docs}) == 3
+
+
+# -- the resume property ---------------------------------------------------------------------
+_CONTENT = st.sampled_from([
+    b"hello", b"", b"Traceback (most recent call last):", b'  File "x.py", line 1, in f', b"    ^^^^",
+    b"ValueError: boom", b"During handling of the above exception, another exception occurred:", b"\xff\xfe",
+    b"2025-06-10 11:36:26.764 1 kserve ERROR [a.py:f():1] x", b'{"level":"info"}',
+])
+_RECORD = st.tuples(st.integers(0, 3), st.sampled_from([b"stdout", b"stderr"]), st.sampled_from([b"P", b"F", b"F"]),
+                    _CONTENT, st.booleans())
+
+
+def _lines(records: list[tuple[int, bytes, bytes, bytes, bool]]) -> list[bytes]:
+    lines, second = [], 0
+    for step, stream, tag, content, malformed in records:
+        second += step  # non-decreasing timestamps, often equal
+        if malformed:
+            lines.append(b"garbage " + content)
+        else:
+            lines.append(b"2026-11-24T09:%02d:%02dZ %s %s %s" % (second // 60 % 60, second % 60, stream, tag, content))
+    return lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_RECORD, min_size=1, max_size=40), st.data())
+def test_resuming_from_any_emitted_position_reproduces_the_rest_with_the_same_ids(records: Any, data: Any) -> None:
+    lines = _lines(records)
+    full = run(lines)
+    ids = [d[0]["_id"] for d in full]
+    assert len(set(ids)) == len(ids), "ids are unique within a stream"
+    if not full:
+        return
+    crash_after = data.draw(st.integers(0, len(full) - 1))
+    position = full[crash_after][2]
+    # the lines from the resume offset on
+    offsets, at = [], 0
+    for line in lines:
+        offsets.append(at)
+        at += len(line) + 1
+    first = offsets.index(position.offset) if position.offset < at else len(lines)
+    resumed = run(lines[first:], start=position, offset=position.offset)
+    acked = {(d[0]["_id"], orjson.dumps(d[1])) for d in full[: crash_after + 1]}
+    replayed = {(d[0]["_id"], orjson.dumps(d[1])) for d in resumed}
+    everything = {(d[0]["_id"], orjson.dumps(d[1])) for d in full}
+    assert replayed <= everything, "a replay produces only documents of the full run, with the same ids"
+    assert acked | replayed == everything, "nothing after the acknowledged position is lost"
