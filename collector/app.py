@@ -135,7 +135,7 @@ class App:
             if not recent:
                 try:
                     self._client.info()
-                except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                except Exception as exc:
                     return False, f"OpenSearch not reachable: {exc}"
         return True, "ready"
 

@@ -30,7 +30,7 @@ class Batch:
     created: float = field(default_factory=time.monotonic)
 
 
-class Stopped(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Stopped(Exception):
     """The pipeline is stopping; the caller should stop producing."""
 
 

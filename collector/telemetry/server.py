@@ -25,7 +25,7 @@ class TelemetryServer:
         registry_, alive_, ready_ = registry, alive, ready
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
                     self._send(200, generate_latest(registry_), CONTENT_TYPE_LATEST)
@@ -42,7 +42,7 @@ class TelemetryServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 return  # probes every few seconds would drown the collector's own log
 
         self._server = ThreadingHTTPServer((host, int(port)), Handler)
@@ -52,7 +52,7 @@ class TelemetryServer:
     @property
     def address(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     def start(self) -> TelemetryServer:
         self._thread.start()

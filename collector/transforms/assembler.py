@@ -36,7 +36,7 @@ from collector.transforms.levels import detect_level
 from collector.transforms.multiline import chains_traceback, continues_traceback, starts_traceback
 
 
-class Position(NamedTuple):
+class Position(NamedTuple):  # a tuple: one is built per document on the hot path
     """A resume point: the locator of a record boundary plus the ordinal state there.
 
     ``file_id``/``offset`` locate a byte in a logical stream of files (the file's content
@@ -62,7 +62,7 @@ class Position(NamedTuple):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Position:
-        return cls(  # type: ignore[call-arg]
+        return cls(
             file_id=data.get("file_id"), offset=int(data["offset"]),
             run_ts_ns=int(data.get("run_ts_ns", 0)), run_count=int(data.get("run_count", 0)),
             run_back=int(data.get("run_back", 0)), midline=tuple(data.get("midline", ())),
@@ -213,7 +213,7 @@ class LineAssembler:
         self._seq += 1
         record = parse_cri(head) or (parse_docker_json(head) if head[:1] == b"{" else None)
         self._offset = end_offset
-        flags = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: end_offset - start_offset - 1}
+        flags: dict[str, Any] = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: end_offset - start_offset - 1}
         if record is None:
             ts_ns = self._run_ts
             self._count_error("malformed_cri")
@@ -348,9 +348,7 @@ class LineAssembler:
             if chains_traceback(message):
                 self._group_state = _CHAIN
                 return True
-            if message[:1] in (" ", "\t"):
-                return True  # indented exception notes / multi-line messages
-            return False
+            return message[:1] in (" ", "\t")  # indented exception notes / multi-line messages
         # _CHAIN: blank lines, then the next Traceback header
         if message == "":
             return True

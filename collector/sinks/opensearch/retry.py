@@ -55,7 +55,7 @@ def classify(response: dict[str, Any], sent: int) -> Verdict:
         verdict.retry = list(range(sent))
         return verdict
     for position, item in enumerate(items):
-        result = next(iter(item.values()), {}) if isinstance(item, dict) and item else {}
+        result: Any = next(iter(item.values()), {}) if isinstance(item, dict) and item else {}
         status = result.get("status") if isinstance(result, dict) else None
         if not isinstance(status, int):
             verdict.retry.append(position)

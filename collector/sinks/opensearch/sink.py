@@ -29,11 +29,11 @@ from collector.telemetry.metrics import Metrics
 log = structlog.get_logger(__name__)
 
 
-class Abandoned(Exception):  # noqa: N818 - control flow: stop requested while retrying
+class Abandoned(Exception):
     """Shutdown interrupted delivery; the batch stays unacknowledged."""
 
 
-class _RetryItems(Exception):  # noqa: N818
+class _RetryItems(Exception):
     """Some items must be sent again."""
 
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 # kubelet: fmt.Sprintf("%s_%s_%s", namespace, podName, podUID); namespace and pod names are DNS
 # labels/subdomains without "_", so splitting on "_" is unambiguous.
-_POD_DIR = re.compile(r"^(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)_(?P<pod>[a-z0-9]([-.a-z0-9]*[a-z0-9])?)_(?P<uid>[0-9a-fA-F-]{8,64})$")
+_POD_DIR = re.compile(
+    r"^(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)_(?P<pod>[a-z0-9]([-.a-z0-9]*[a-z0-9])?)_(?P<uid>[0-9a-fA-F-]{8,64})$"
+)
 # kubelet rotation suffix: time.Now().Format("20060102-150405"); gzip adds ".gz".
 _LOG_FILE = re.compile(r"^(?P<restart>\d+)\.log(?:\.(?P<rotated>\d{8}-\d{6}(?:\.\d+)?))?(?P<gz>\.gz)?$")
 

@@ -12,6 +12,7 @@ batcher; when the batch queue is full the batcher blocks and reading pauses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -137,7 +138,7 @@ class FilesSource:
     def _prune_checkpoints(self, uids: set[str]) -> None:
         """Forget positions of pods whose logs are gone (nothing left to resume)."""
         in_flight = self._acks.streams_in_flight()
-        for key in self._store.keys():
+        for key in self._store.keys():  # noqa: SIM118 - a method of the store, not a dict
             if key.split("/", 1)[0] not in uids and key not in in_flight and key not in self._streams:
                 self._store.forget(key)
                 self._finished.discard(key)
@@ -209,10 +210,10 @@ class FilesSource:
                 total += read
                 stream.last_activity = now
             self._account(stream)
-            if tailer.exhausted and tailer.assembler.has_pending() and not once:
-                if now - stream.last_activity >= self._pipeline.partial_flush_seconds:
-                    tailer.finish(file_complete=False)
-                    self._account(stream)
+            idle = now - stream.last_activity >= self._pipeline.partial_flush_seconds
+            if tailer.exhausted and idle and not once and tailer.assembler.has_pending():
+                tailer.finish(file_complete=False)
+                self._account(stream)
         self._batcher.tick()
         return total
 
@@ -300,10 +301,8 @@ class FilesSource:
         for dirpath, _dirs, files in os.walk(self._settings.log_root):
             for name in files:
                 if parse_log_file_name(name) is not None:
-                    try:
+                    with contextlib.suppress(OSError):
                         total += os.stat(os.path.join(dirpath, name)).st_size
-                    except OSError:
-                        pass
         return total
 
     def bytes_read(self) -> int:

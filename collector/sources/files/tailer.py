@@ -54,7 +54,7 @@ def read_head(path: Path, gzipped: bool) -> bytes:
     """The first bytes of a file (uncompressed)."""
     opener = gzip.open if gzipped else open
     with opener(path, "rb") as handle:
-        return handle.read(_FINGERPRINT_BYTES + 1)  # type: ignore[no-any-return]
+        return handle.read(_FINGERPRINT_BYTES + 1)
 
 
 class StreamTailer:
@@ -149,7 +149,7 @@ class StreamTailer:
                 if offset:
                     handle.seek(offset)
             else:
-                handle = open(log_file.path, "rb", buffering=0)  # noqa: SIM115 - kept open while tailing
+                handle = open(log_file.path, "rb", buffering=0)
                 if offset:
                     handle.seek(offset)
                 self._inode = os.fstat(handle.fileno()).st_ino
