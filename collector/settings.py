@@ -260,7 +260,7 @@ def settings_reference() -> str:
             if info.default_factory is not None:
                 default = "(computed)" if name == "node_name" else repr(info.default_factory())  # type: ignore[call-arg]
             else:
-                default = repr(info.default)
+                default = str(info.default) if isinstance(info.default, Path) else repr(info.default)
             rows.append(f"| `{key}` | `{env}` | `{default}` | {info.description or ''} |")
 
     walk(Settings, "")
