@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from collector import model as m
-from collector.transforms.cri import Record, format_timestamp, parse_cri, parse_docker_json
+from collector.transforms.cri import Record, format_timestamp, parse_cri, parse_docker_json, parse_kubelet_api
 from collector.transforms.identity import document_id, index_name, stream_prefix
 from collector.transforms.levels import detect_level
 from collector.transforms.multiline import chains_traceback, continues_traceback, starts_traceback
@@ -124,8 +124,10 @@ class LineAssembler:
         emit: Emit,
         start: Position | None = None,
         skip_through: tuple[int, int] | None = None,
+        kubelet_api: bool = False,
     ) -> None:
         self._opt = options
+        self._api = kubelet_api  # lines come from pods/log?timestamps=true, not from runtime files
         self._prefix = stream_prefix(pod_uid, container, restart_count)
         self._emit = emit
         self._namespace = str(fields.get(m.F_NAMESPACE, "unknown"))
@@ -170,7 +172,10 @@ class LineAssembler:
             before = offset
             offset += len(raw) + 1
             self._seq += 1
-            record = parse_docker_json(raw) if raw[:1] == b"{" else parse_cri(raw)
+            if self._api:
+                record = parse_kubelet_api(raw)
+            else:
+                record = parse_docker_json(raw) if raw[:1] == b"{" else parse_cri(raw)
             if record is None:
                 self._offset = offset
                 self._malformed(raw, before)
@@ -403,7 +408,7 @@ class LineAssembler:
         if level is None and line_count is not None:
             level = "error"  # a grouped traceback without a level prefix is an error report
         extra = b""
-        if stream is not None:
+        if stream:
             extra += b',"stream":"' + stream.encode() + b'"'
         if level is not None:
             extra += b',"level":"' + level.encode() + b'"'

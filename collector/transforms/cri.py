@@ -117,3 +117,19 @@ def parse_docker_json(line: bytes) -> Record | None:
     partial = not log.endswith("\n")
     content = (log if partial else log[:-1]).encode("utf-8", "surrogatepass")
     return Record(parsed[0], parsed[1], stream, partial, content)
+
+
+def parse_kubelet_api(line: bytes) -> Record | None:
+    """A line of ``pods/log?timestamps=true``: ``<RFC3339 with 9 digits> <content>``.
+
+    The kubelet has already merged partial chunks and does not say which stream a line came from,
+    so ``stream`` is empty and ``partial`` is False.
+    """
+    ts_bytes, _, content = line.partition(b" ")
+    try:
+        parsed = parse_timestamp(ts_bytes.decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+    if parsed is None:
+        return None
+    return Record(parsed[0], parsed[1], "", False, content)

@@ -168,3 +168,18 @@ def test_resuming_from_any_emitted_position_reproduces_the_rest_with_the_same_id
     everything = {(d[0]["_id"], orjson.dumps(d[1])) for d in full}
     assert replayed <= everything, "a replay produces only documents of the full run, with the same ids"
     assert acked | replayed == everything, "nothing after the acknowledged position is lost"
+
+
+def test_the_same_lines_through_the_kubelet_api_get_the_same_ids_as_from_files() -> None:
+    files = run([b"2026-11-24T09:00:00.1Z stdout F one", b"2026-11-24T09:00:00.1Z stderr F two",
+                 b"2026-11-24T09:00:01Z stdout P thr", b"2026-11-24T09:00:01.5Z stdout F ee"])
+    api_out: list[str] = []
+    assembler = LineAssembler(
+        options=AssemblerOptions(index_template="serving-logs-{namespace}-{date}"), pod_uid="uid-1",
+        container="kserve-container", restart_count=0, fields=FIELDS, kubelet_api=True,
+        emit=lambda piece, _pos: api_out.append(orjson.loads(piece.split(b"\n")[0])["create"]["_id"]),
+    )
+    assembler.feed_lines([b"2026-11-24T09:00:00.100000000Z one", b"2026-11-24T09:00:00.100000000Z two",
+                          b"2026-11-24T09:00:01.000000000Z three"], start_offset=0)
+    assembler.flush()
+    assert api_out == [d[0]["_id"] for d in files]

@@ -1,0 +1,1 @@
+"""Reading indexed logs back: ``servelog logs`` (a gap-free, cursor-based query client)."""
