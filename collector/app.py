@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -40,6 +41,21 @@ log = structlog.get_logger(__name__)
 
 class Sink(Protocol):
     def deliver(self, pieces: list[bytes]) -> DeliveryReport: ...
+
+
+class Source(Protocol):
+    """What the app needs of a source (files, or the Kubernetes API)."""
+
+    heartbeat: float
+
+    def run(self, stop: threading.Event, *, once: bool) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def lines_read(self) -> int: ...
+    @property
+    def documents(self) -> int: ...
+    def total_bytes(self) -> int: ...
+    def bytes_read(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -74,6 +90,7 @@ class App:
         metadata: MetadataProvider | None = None,
         sink: Sink | None = None,
         stdout: BinaryIO | None = None,
+        make_source: Callable[[App], Source] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
@@ -95,7 +112,7 @@ class App:
         )
         self._client: Any = None
         self.sink = sink or self._make_sink(stdout)
-        self.source = FilesSource(
+        self.source: Source = make_source(self) if make_source is not None else FilesSource(
             settings=settings, batcher=self.batcher, store=self.store, acks=self.acks, metrics=self.metrics,
             metadata=metadata,
         )

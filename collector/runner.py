@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import structlog
 
@@ -42,11 +43,10 @@ def run_collector(settings: Settings) -> int:
                       stream=sys.stderr if settings.output == "stdout" else sys.stdout)
     metrics = Metrics()
     metadata = make_metadata_provider(settings)
+    make_source = None
     if settings.source == "kubernetes":
-        from collector.sources.kubernetes.source import run_api_source  # noqa: PLC0415
-
-        return run_api_source(settings, metrics=metrics, metadata=metadata)
-    app = App(settings, metrics=metrics, metadata=metadata)
+        make_source = _api_source_factory(settings, metrics, metadata)
+    app = App(settings, metrics=metrics, metadata=metadata, make_source=make_source)
     app.install_signal_handlers()
     server = None
     if settings.telemetry.listen:
@@ -78,6 +78,23 @@ def run_collector(settings: Settings) -> int:
         log.error("collector_failed", reason=summary.failed)
         return 1
     return 0
+
+
+def _api_source_factory(settings: Settings, metrics: Metrics, metadata: MetadataProvider | None) -> Any:
+    """The pods/log source needs the pod watch (targets) and the client (streams)."""
+    from collector.errors import ConfigError  # noqa: PLC0415
+    from collector.kube.client import KubeClient  # noqa: PLC0415
+    from collector.sources.kubernetes.source import ApiSource  # noqa: PLC0415
+
+    if metadata is None or not hasattr(metadata, "pods"):
+        raise ConfigError(["source=kubernetes needs the pod watch: run in a cluster or set kubernetes.kubeconfig"])
+    client = KubeClient.from_settings(settings)
+
+    def make(app: App) -> ApiSource:
+        return ApiSource(settings=settings, batcher=app.batcher, store=app.store, metrics=metrics, client=client,
+                         pods=metadata, metadata=metadata)  # type: ignore[arg-type]
+
+    return make
 
 
 def _progress_wanted(settings: Settings) -> bool:

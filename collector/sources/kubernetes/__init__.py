@@ -1,0 +1,1 @@
+"""The Kubernetes API source: streams ``pods/log`` for clusters where hostPath is not allowed."""
