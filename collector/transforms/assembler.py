@@ -172,7 +172,7 @@ class LineAssembler:
             before = offset
             offset += len(raw) + 1
             self._seq += 1
-            if self._api:  # noqa: SIM108 - kept apart: the common branch reads first
+            if self._api:
                 record = parse_kubelet_api(raw)
             else:
                 record = parse_docker_json(raw) if raw[:1] == b"{" else parse_cri(raw)
