@@ -70,7 +70,7 @@ def test_metrics_health_and_sigterm_drain(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20
         metrics = ""
         while time.monotonic() < deadline:
-            status, metrics = get(f"http://127.0.0.1:{port}/metrics")
+            _status, metrics = get(f"http://127.0.0.1:{port}/metrics")
             if "servelog_lines_read_total 50.0" in metrics:
                 break
             time.sleep(0.1)
@@ -95,7 +95,7 @@ def test_metrics_health_and_sigterm_drain(tmp_path: Path) -> None:
 def test_invalid_settings_exit_2_listing_every_problem(tmp_path: Path) -> None:
     proc = servelog("run", "--once", "--opensearch-url", "ftp://nowhere", "--log-root", str(tmp_path),
                     env={"SERVELOG_PIPELINE__QUEUE_BATCHES": "0"})
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert b"opensearch.url" in err and b"queue_batches" in err
 
