@@ -309,10 +309,6 @@ class LineAssembler:
         ordinal: int | None = None,
     ) -> None:
         """A complete logical line: number it (unless it started earlier), then group or encode it."""
-        start = start_override or self._position_at(before)
-        seq = start_seq if start_seq is not None else self._seq
-        if ordinal is None:
-            ordinal = self._ordinal(ts_ns)
         try:
             message = content.decode()
         except UnicodeDecodeError:
@@ -320,11 +316,19 @@ class LineAssembler:
             self._count_error("invalid_utf8")
             flags = dict(flags or {})
             flags.setdefault(m.F_PARSE_ERROR, "invalid_utf8")
-        if not self._opt.multiline:
+        multiline = self._opt.multiline
+        # The line's own resume point (with the ordinal state before it) is needed only when it
+        # opens or closes a traceback group: build it only then (this is the per-line hot path).
+        start = None
+        if multiline and (self._group_state != _NONE or starts_traceback(message)):
+            start = start_override or self._position_at(before)
+        if ordinal is None:
+            ordinal = self._ordinal(ts_ns)
+        if not multiline or start is None:
             self._encode(ts_ns, ts, ordinal, stream, message, flags, None)
             return
-        state = self._group_state
-        if state != _NONE:
+        seq = start_seq if start_seq is not None else self._seq
+        if self._group_state != _NONE:
             group_stream = self._group[0].stream
             if stream == group_stream and self._continues(message):
                 self._group.append(_Line(ts_ns, ts, ordinal, stream, message, flags))
