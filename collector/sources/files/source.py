@@ -284,9 +284,13 @@ class FilesSource:
                 continue
             stop.wait(0.1)
         if once and not stop.is_set():
+            # A live file written to recently may be mid-line (a P whose F is coming): leave its open
+            # line for the next run. A rotated file, or one idle for partial_flush_seconds, is done.
             for stream in list(self._streams.values()):
-                if stream.tailer is not None:
-                    stream.tailer.finish(file_complete=not stream.tailer.live)
+                tailer = stream.tailer
+                if tailer is not None:
+                    done = not tailer.live or tailer.idle_seconds() >= self._pipeline.partial_flush_seconds
+                    tailer.finish(file_complete=not tailer.live, flush=done)
                     self._account(stream)
         self._batcher.flush()
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -311,11 +312,13 @@ class StreamTailer:
             self.assembler.feed_lines([tail], start_offset=start)
             self.assembler.switch_file(self._file_id, self._offset)  # no newline was consumed
 
-    def finish(self, *, file_complete: bool) -> None:
+    def finish(self, *, file_complete: bool, flush: bool = True) -> None:
         """The stream pauses for good (``--once`` ends, the container is gone): flush what is open.
 
         ``file_complete``: no more bytes will be written to the current file, so an unterminated
         last line is a line; otherwise it is a record being written and is left for the next run.
+        ``flush``: emit an open partial line or traceback now (the container is done); when False
+        they stay open and the checkpoint stays before them, for the next run to complete.
         """
         if self._overlong is not None and file_complete:
             head, start = self._overlong
@@ -324,7 +327,17 @@ class StreamTailer:
             self.assembler.switch_file(self._file_id, self._offset)
         if file_complete:
             self._consume_tail()
-        self.assembler.flush()
+        if flush:
+            self.assembler.flush()
+
+    def idle_seconds(self) -> float:
+        """Seconds since the current file was last written (0 when unknown)."""
+        if self._handle is None or self._inode is None:
+            return 0.0
+        try:
+            return max(0.0, time.time() - os.fstat(self._handle.fileno()).st_mtime)
+        except OSError:
+            return 0.0
 
     @property
     def live(self) -> bool:

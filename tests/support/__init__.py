@@ -1,0 +1,1 @@
+"""Loopback servers and simulators the tests drive with the real clients."""
