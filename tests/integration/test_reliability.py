@@ -237,7 +237,7 @@ def test_rotations_and_gzip_while_the_collector_is_stopped(node: Node) -> None:
     log.write_partial("half-")  # a P at the end of the file that will be rotated
     node.once(SERVELOG_PIPELINE__PARTIAL_FLUSH_SECONDS="60")
     log.rotate()
-    log.write_final("line", whole_line=None or "half-line")
+    log.write_final("line", whole_line="half-line")
     log.write_many([f"second {i}" for i in range(100)])
     log.rotate()  # the first rotated file is gzipped now
     log.write_many([f"third {i}" for i in range(100)])

@@ -1,0 +1,1 @@
+"""``servelog setup``: index templates, ISM retention and Dashboards saved objects, idempotently."""
