@@ -166,7 +166,7 @@ def test_api_source_exactly_once_across_reconnects_shared_timestamps_and_sigkill
 
 def test_api_source_ids_match_the_files_source(cluster: tuple[FakeKube, FakeOpenSearch, dict[str, str]],
                                                tmp_path: Path) -> None:
-    kube, fos, env = cluster
+    kube, _fos, env = cluster
     pod = copy.deepcopy(fixture("kserve-transformer"))
     kube.add_pod(pod)
     log = ContainerLog(tmp_path / "pods", namespace=pod["metadata"]["namespace"], pod=pod["metadata"]["name"],
