@@ -1,0 +1,1 @@
+"""Benchmarks: a deterministic corpus, a loopback bulk sink, and the end-to-end runner."""
