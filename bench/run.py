@@ -42,7 +42,7 @@ def sink_stats(url: str) -> dict[str, int]:
 
 def sink_ceiling(url: str, seconds: float = 3.0) -> float:
     """Documents per second the sink absorbs from one client replaying a 5000-document body."""
-    doc = b'{"create":{"_index":"serving-logs-x-2026.11.24","_id":"AAAAAAAAAAAAAAAAAAAA"}}\n' + b"{" + b'"m":"' + b"x" * 280 + b'"}\n'
+    doc = b'{"create":{"_index":"serving-logs-x-2026.11.24","_id":"AAAAAAAAAAAAAAAAAAAA"}}\n{"m":"' + b"x" * 280 + b'"}\n'
     body = doc * 5000
     sent = 0
     started = time.perf_counter()
