@@ -26,7 +26,7 @@ def test_tls_with_the_right_ca_works_and_a_wrong_ca_is_refused(tmp_path: Path) -
         good = OpenSearchClient(OpenSearchSettings(url=fos.url, ca_file=pki.ca_file))
         assert good.info()["version"]["number"]
         bad = OpenSearchClient(OpenSearchSettings(url=fos.url, ca_file=pki.wrong_ca_file))
-        with pytest.raises(SinkUnavailable, match="(?i)certificate"):
+        with pytest.raises(SinkUnavailable, match=r"(?i)certificate"):
             bad.info()
         default = OpenSearchClient(OpenSearchSettings(url=fos.url))  # verification is on by default
         with pytest.raises(SinkUnavailable):
