@@ -44,9 +44,13 @@ class Position(NamedTuple):  # a tuple: one is built per document on the hot pat
     and relies on the ordinal state alone. The ordinal state: ``run_ts_ns``, the greatest line
     timestamp seen before this point, ``run_count`` how many lines carried it, ``run_back`` how many
     lines since then carried an *earlier* timestamp (stdout and stderr are stamped by different
-    writers and may step back a little). ``midline``: streams (stdout/stderr) that are in the middle
-    of a line at this point whose line was already emitted: on resume, their records up to the next
-    ``F`` are skipped (the runtime may interleave one stream's chunks with the other's).
+    writers and may step back a little).
+
+    stdout and stderr records interleave, so a resume point can precede records that already went
+    out inside an emitted document (the rest of a partial line, later lines of a traceback).
+    ``skips`` says how many records of each stream (``-`` for malformed lines) to pass over on
+    resume, still numbering the lines they start; ``midline`` names the streams whose first skipped
+    record continues a line begun before this point.
     """
 
     file_id: str | None
@@ -55,10 +59,12 @@ class Position(NamedTuple):  # a tuple: one is built per document on the hot pat
     run_count: int
     run_back: int = 0
     midline: tuple[str, ...] = ()
+    skips: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"file_id": self.file_id, "offset": self.offset, "run_ts_ns": self.run_ts_ns,
-                "run_count": self.run_count, "run_back": self.run_back, "midline": list(self.midline)}
+                "run_count": self.run_count, "run_back": self.run_back, "midline": list(self.midline),
+                "skips": [list(pair) for pair in self.skips]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Position:
@@ -66,6 +72,7 @@ class Position(NamedTuple):  # a tuple: one is built per document on the hot pat
             file_id=data.get("file_id"), offset=int(data["offset"]),
             run_ts_ns=int(data.get("run_ts_ns", 0)), run_count=int(data.get("run_count", 0)),
             run_back=int(data.get("run_back", 0)), midline=tuple(data.get("midline", ())),
+            skips=tuple((str(k), int(n)) for k, n in data.get("skips", ())),
         )
 
 
@@ -92,20 +99,27 @@ class _Line:
 class _Partial:
     """Chunks of one logical line that are still arriving (``P`` records)."""
 
-    __slots__ = ("chunks", "dropped", "ordinal", "size", "start", "start_seq", "ts", "ts_ns")
+    __slots__ = ("chunks", "dropped", "mark", "ordinal", "size", "ts", "ts_ns")
 
-    def __init__(self, record: Record, start: Position, seq: int, ordinal: int) -> None:
+    def __init__(self, record: Record, mark: Mark, ordinal: int) -> None:
         self.ts_ns, self.ts = record.ts_ns, record.ts
         self.ordinal = ordinal
         self.chunks: list[bytes] = []
         self.size = 0
         self.dropped = 0
-        self.start = start
-        self.start_seq = seq
+        self.mark = mark
 
 
 # grouping states
 _NONE, _FRAMES, _AFTER_EXC, _CHAIN = 0, 1, 2, 3
+
+# A mark: where something still open began: (record sequence number, resume position there,
+# records seen per stream before it, the stream key it belongs to).
+Mark = tuple[int, Position, dict[str, int], str]
+
+
+def _key(stream: str | None) -> str:
+    return "-" if stream is None else stream
 
 Emit = Callable[[bytes, Position], None]
 
@@ -143,10 +157,11 @@ class LineAssembler:
         self._partials: dict[str, _Partial] = {}
         self._group: list[_Line] = []
         self._group_state = _NONE
-        self._group_start: Position | None = None
-        self._group_start_seq = 0
+        self._group_mark: Mark | None = None
         self._skip_through = skip_through
-        self._skip_midline: set[str] = set(start.midline)
+        self._counts: dict[str, int] = {}
+        self._skip_left: dict[str, int] = dict(start.skips)
+        self._skip_inline: set[str] = set(start.midline)
         self.documents = 0
         self.parse_errors: dict[str, int] = {}
 
@@ -168,6 +183,7 @@ class LineAssembler:
         offset = start_offset
         max_bytes = self._opt.max_line_bytes
         partials = self._partials
+        counts = self._counts
         for raw in lines:
             before = offset
             offset += len(raw) + 1
@@ -176,21 +192,25 @@ class LineAssembler:
                 record = parse_kubelet_api(raw)
             else:
                 record = parse_docker_json(raw) if raw[:1] == b"{" else parse_cri(raw)
+            key = "-" if record is None else record.stream
+            counts[key] = counts.get(key, 0) + 1
+            if self._skip_left and self._skip_left.get(key):
+                self._offset = offset
+                self._skip_record(key, record)
+                continue
             if record is None:
                 self._offset = offset
                 self._malformed(raw, before)
                 continue
-            if self._skip_midline and record.stream in self._skip_midline:
-                # the rest of a line that was emitted before the resume point
-                self._offset = offset
-                if not record.partial:
-                    self._skip_midline.discard(record.stream)
-                continue
+            if self._group_state != _NONE and key != _key(self._group[0].stream):
+                # a record of the other stream ends an open traceback here, before it: a resume
+                # point taken now can never fall before one of the group's own lines
+                self._close_group(before=self._mark(before, key))
             pending = partials.get(record.stream)
             if record.partial or pending is not None:
                 if pending is None:
-                    start = self._position_at(before)
-                    pending = _Partial(record, start, self._seq, self._ordinal(record.ts_ns))
+                    mark = self._mark(before, key)
+                    pending = _Partial(record, mark, self._ordinal(record.ts_ns))
                     partials[record.stream] = pending
                 room = max_bytes - pending.size
                 content = record.content
@@ -217,6 +237,8 @@ class LineAssembler:
         """A line with no newline within the limit: ``head`` is its start, the rest was skipped."""
         self._seq += 1
         record = parse_cri(head) or (parse_docker_json(head) if head[:1] == b"{" else None)
+        key = "-" if record is None else record.stream
+        self._counts[key] = self._counts.get(key, 0) + 1
         self._offset = end_offset
         flags: dict[str, Any] = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: end_offset - start_offset - 1}
         if record is None:
@@ -230,7 +252,7 @@ class LineAssembler:
 
     def flush(self) -> None:
         """Close everything open: trailing ``P`` chunks (container gone) and an open traceback."""
-        for stream, pending in sorted(self._partials.items(), key=lambda kv: kv[1].start_seq):
+        for stream, pending in sorted(self._partials.items(), key=lambda kv: kv[1].mark[0]):
             del self._partials[stream]
             self._complete_partial(stream, pending, None)
         self._close_group()
@@ -239,29 +261,64 @@ class LineAssembler:
         """A partial line or a traceback is open."""
         return bool(self._partials) or bool(self._group)
 
-    def position(self, before: tuple[int, Position] | None = None) -> Position:
+    def position(self, before: Mark | None = None) -> Position:
         """Where to resume to reproduce everything not emitted yet (the current safe point).
 
-        ``before`` is the start of a line consumed but not emitted yet (the one that closed a
-        traceback group): the resume point must not pass it.
+        ``before`` marks a line consumed but not emitted yet (the one that closed a traceback
+        group): the resume point must not pass it.
         """
-        starts = [(p.start_seq, p.start) for p in self._partials.values()]
+        marks = [p.mark for p in self._partials.values()]
+        if self._group_mark is not None:
+            marks.append(self._group_mark)
         if before is not None:
-            starts.append(before)
-        if self._group_start is not None:
-            starts.append((self._group_start_seq, self._group_start))
-        if starts:
-            return min(starts, key=lambda s: s[0])[1]
-        return Position(self._file_id, self._offset, self._run_ts, self._run_count, self._run_back, self._midline())
+            marks.append(before)
+        if not marks:
+            skips = tuple(sorted((k, n) for k, n in self._skip_left.items() if n)) if self._skip_left else ()
+            midline = tuple(sorted(self._skip_inline)) if self._skip_inline else ()
+            return Position(self._file_id, self._offset, self._run_ts, self._run_count, self._run_back, midline, skips)
+        _seq, position, counts, _stream = min(marks, key=lambda mk: mk[0])
+        # Per stream, the records after that point up to the stream's first still-open record
+        # went out already: a resume from there passes over them.
+        ends: dict[str, int] = {}
+        for _s, _p, mark_counts, stream in marks:
+            ends[stream] = min(ends.get(stream, mark_counts.get(stream, 0)), mark_counts.get(stream, 0))
+        skips_by_stream = dict(position.skips)
+        for stream, now in self._counts.items():
+            passed = ends.get(stream, now) - counts.get(stream, 0)
+            if passed > skips_by_stream.get(stream, 0):
+                skips_by_stream[stream] = passed
+        return position._replace(skips=tuple(sorted((k, n) for k, n in skips_by_stream.items() if n > 0)))
 
     # -- internals ---------------------------------------------------------------------------
     def _midline(self) -> tuple[str, ...]:
-        if not self._partials and not self._skip_midline:
+        if not self._partials and not self._skip_inline:
             return ()
-        return tuple(sorted(self._skip_midline.union(self._partials)))
+        return tuple(sorted(self._skip_inline.union(self._partials)))
 
-    def _position_at(self, offset: int) -> Position:
-        return Position(self._file_id, offset, self._run_ts, self._run_count, self._run_back, self._midline())
+    def _mark(self, offset: int, key: str) -> Mark:
+        """A mark just before the record being processed (already counted) of stream ``key``."""
+        counts = dict(self._counts)
+        counts[key] = counts.get(key, 0) - 1
+        skips = tuple(sorted((k, n) for k, n in self._skip_left.items() if n)) if self._skip_left else ()
+        position = Position(self._file_id, offset, self._run_ts, self._run_count, self._run_back, self._midline(), skips)
+        return self._seq, position, counts, key
+
+    def _skip_record(self, key: str, record: Record | None) -> None:
+        """Pass over a record that went out before the resume point, numbering the line it starts."""
+        left = self._skip_left[key] - 1
+        if left:
+            self._skip_left[key] = left
+        else:
+            del self._skip_left[key]
+        if record is None:
+            self._ordinal(self._run_ts)  # a malformed line is numbered like its predecessor
+            return
+        if key not in self._skip_inline:
+            self._ordinal(record.ts_ns)
+        if record.partial:
+            self._skip_inline.add(key)
+        else:
+            self._skip_inline.discard(key)
 
     def _ordinal(self, ts_ns: int) -> int:
         """The line's ordinal among lines with its timestamp, assigned when the line *starts*.
@@ -299,14 +356,12 @@ class LineAssembler:
         if pending.dropped:
             flags = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: pending.size}
         # the line's identity and resume point are those of its first chunk
-        start = pending.start
-        self._line(pending.ts_ns, pending.ts, stream, b"".join(pending.chunks), flags, start.offset,
-                   start_override=start, start_seq=pending.start_seq, ordinal=pending.ordinal)
+        self._line(pending.ts_ns, pending.ts, stream, b"".join(pending.chunks), flags, pending.mark[1].offset,
+                   start_mark=pending.mark, ordinal=pending.ordinal)
 
     def _line(
         self, ts_ns: int, ts: str, stream: str | None, content: bytes, flags: dict[str, Any] | None,
-        before: int, *, start_override: Position | None = None, start_seq: int | None = None,
-        ordinal: int | None = None,
+        before: int, *, start_mark: Mark | None = None, ordinal: int | None = None,
     ) -> None:
         """A complete logical line: number it (unless it started earlier), then group or encode it."""
         try:
@@ -319,15 +374,14 @@ class LineAssembler:
         multiline = self._opt.multiline
         # The line's own resume point (with the ordinal state before it) is needed only when it
         # opens or closes a traceback group: build it only then (this is the per-line hot path).
-        start = None
+        mark = None
         if multiline and (self._group_state != _NONE or starts_traceback(message)):
-            start = start_override or self._position_at(before)
+            mark = start_mark or self._mark(before, _key(stream))
         if ordinal is None:
             ordinal = self._ordinal(ts_ns)
-        if not multiline or start is None:
+        if not multiline or mark is None:
             self._encode(ts_ns, ts, ordinal, stream, message, flags, None)
             return
-        seq = start_seq if start_seq is not None else self._seq
         if self._group_state != _NONE:
             group_stream = self._group[0].stream
             if stream == group_stream and self._continues(message):
@@ -335,12 +389,11 @@ class LineAssembler:
                 if len(self._group) >= self._opt.multiline_max_lines:
                     self._close_group()
                 return
-            self._close_group(before=(seq, start))
+            self._close_group(before=mark)
         if starts_traceback(message):
             self._group = [_Line(ts_ns, ts, ordinal, stream, message, flags)]
             self._group_state = _FRAMES
-            self._group_start = start
-            self._group_start_seq = seq
+            self._group_mark = mark
             return
         self._encode(ts_ns, ts, ordinal, stream, message, flags, None)
 
@@ -366,7 +419,7 @@ class LineAssembler:
             return True
         return False
 
-    def _close_group(self, before: tuple[int, Position] | None = None) -> None:
+    def _close_group(self, before: Mark | None = None) -> None:
         group = self._group
         if not group:
             return
@@ -374,7 +427,7 @@ class LineAssembler:
         trailing: list[_Line] = []
         while len(group) > 1 and group[-1].message == "" and self._group_state in (_AFTER_EXC, _CHAIN):
             trailing.append(group.pop())
-        self._group, self._group_state, self._group_start = [], _NONE, None
+        self._group, self._group_state, self._group_mark = [], _NONE, None
         first = group[0]
         if len(group) == 1:
             self._encode(first.ts_ns, first.ts, first.ordinal, first.stream, first.message, first.flags, None,
@@ -400,7 +453,7 @@ class LineAssembler:
 
     def _encode(
         self, ts_ns: int, ts: str, ordinal: int, stream: str | None, message: str,
-        flags: dict[str, Any] | None, line_count: int | None, before: tuple[int, Position] | None = None,
+        flags: dict[str, Any] | None, line_count: int | None, before: Mark | None = None,
     ) -> None:
         skip = self._skip_through
         if skip is not None:

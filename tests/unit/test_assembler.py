@@ -154,20 +154,28 @@ def test_resuming_from_any_emitted_position_reproduces_the_rest_with_the_same_id
     assert len(set(ids)) == len(ids), "ids are unique within a stream"
     if not full:
         return
-    crash_after = data.draw(st.integers(0, len(full) - 1))
-    position = full[crash_after][2]
-    # the lines from the resume offset on
+    everything = {(d[0]["_id"], orjson.dumps(d[1])) for d in full}
     offsets, at = [], 0
     for line in lines:
         offsets.append(at)
         at += len(line) + 1
-    first = offsets.index(position.offset) if position.offset < at else len(lines)
-    resumed = run(lines[first:], start=position, offset=position.offset)
-    acked = {(d[0]["_id"], orjson.dumps(d[1])) for d in full[: crash_after + 1]}
-    replayed = {(d[0]["_id"], orjson.dumps(d[1])) for d in resumed}
-    everything = {(d[0]["_id"], orjson.dumps(d[1])) for d in full}
-    assert replayed <= everything, "a replay produces only documents of the full run, with the same ids"
-    assert acked | replayed == everything, "nothing after the acknowledged position is lost"
+
+    def resume(position: Position) -> list[tuple[dict[str, Any], dict[str, Any], Position]]:
+        first = offsets.index(position.offset) if position.offset < at else len(lines)
+        position = Position.from_json(orjson.loads(orjson.dumps(position.to_json())))  # as checkpointed
+        return run(lines[first:], start=position, offset=position.offset)
+
+    # crash after any acknowledged document, resume; crash again inside the resumed run, resume again
+    docs, acked = full, set()
+    for _crash in range(2):
+        if not docs:
+            break
+        crash_after = data.draw(st.integers(0, len(docs) - 1))
+        acked |= {(d[0]["_id"], orjson.dumps(d[1])) for d in docs[: crash_after + 1]}
+        docs = resume(docs[crash_after][2])
+        replayed = {(d[0]["_id"], orjson.dumps(d[1])) for d in docs}
+        assert replayed <= everything, "a replay produces only documents of the full run, with the same ids"
+        assert acked | replayed == everything, "nothing after the acknowledged position is lost"
 
 
 def test_the_same_lines_through_the_kubelet_api_get_the_same_ids_as_from_files() -> None:
