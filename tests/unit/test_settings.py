@@ -56,3 +56,11 @@ def test_readme_configuration_reference_matches_the_settings() -> None:
     start = text.index("\n", start) + 1
     end = text.index("<!-- settings-reference:end -->")
     assert text[start:end] == settings_reference(), "run: servelog config-reference, paste into README.md"
+
+
+def test_progress_line_shows_done_total_rate_and_eta() -> None:
+    from collector.telemetry.progress import render
+
+    line = render(50 * 2**20, 200 * 2**20, 10.0)
+    assert "50.0 / 200.0 MiB" in line and "25.0%" in line and "5.0 MiB/s" in line and "ETA    30s" in line
+    assert "100.0%" in render(0, 0, 1.0)

@@ -85,6 +85,7 @@ class FilesSource:
         self.lines_read = 0
         self.documents = 0
         self.heartbeat = clock()
+        self._blocked_seen = 0.0
 
     # -- discovery -----------------------------------------------------------------------------
     def scan(self) -> None:
@@ -215,6 +216,10 @@ class FilesSource:
                 tailer.finish(file_complete=False)
                 self._account(stream)
         self._batcher.tick()
+        blocked = self._batcher.blocked_seconds
+        if blocked > self._blocked_seen:
+            self._metrics.reading_paused.inc(blocked - self._blocked_seen)
+            self._blocked_seen = blocked
         return total
 
     def _account(self, stream: _Stream) -> None:
