@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from collector.kube.pods import PodWatchCache
 from collector.kube.presets import fields_from_pod
 from collector.kube.static import StaticMetadataProvider
 from tests.support.fake_kube import FakeKube
+from tests.support.wait import wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pods"
 
@@ -25,13 +25,6 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 class TestPresets:

@@ -250,11 +250,16 @@ class LineAssembler:
             self._line(record.ts_ns, record.ts, record.stream, record.content[: self._opt.max_line_bytes], flags,
                        start_offset)
 
-    def flush(self) -> None:
-        """Close everything open: trailing ``P`` chunks (container gone) and an open traceback."""
-        for stream, pending in sorted(self._partials.items(), key=lambda kv: kv[1].mark[0]):
-            del self._partials[stream]
-            self._complete_partial(stream, pending, None)
+    def flush(self, *, partial_lines: bool = True) -> None:
+        """Close what is open: an open traceback and (``partial_lines``) trailing ``P`` chunks.
+
+        Without ``partial_lines`` an unfinished line stays open (its writer may still be writing
+        it) and the resume point stays before it.
+        """
+        if partial_lines:
+            for stream, pending in sorted(self._partials.items(), key=lambda kv: kv[1].mark[0]):
+                del self._partials[stream]
+                self._complete_partial(stream, pending, None)
         self._close_group()
 
     def has_pending(self) -> bool:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pytest
 from tests.support.fake_kube import FakeKube
 from tests.support.fake_os import FakeOpenSearch
 from tests.support.logwriter import BASE_NS, ContainerLog, Ledger
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pods"
@@ -34,13 +35,6 @@ def fixture(name: str) -> dict[str, Any]:
     return pod
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture

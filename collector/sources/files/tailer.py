@@ -317,8 +317,9 @@ class StreamTailer:
 
         ``file_complete``: no more bytes will be written to the current file, so an unterminated
         last line is a line; otherwise it is a record being written and is left for the next run.
-        ``flush``: emit an open partial line or traceback now (the container is done); when False
-        they stay open and the checkpoint stays before them, for the next run to complete.
+        ``flush``: emit an open partial line now (the container is done); when False it stays open
+        and the checkpoint stays before it, for the next run to complete. An open traceback (whole
+        lines) is always emitted.
         """
         if self._overlong is not None and file_complete:
             head, start = self._overlong
@@ -327,8 +328,7 @@ class StreamTailer:
             self.assembler.switch_file(self._file_id, self._offset)
         if file_complete:
             self._consume_tail()
-        if flush:
-            self.assembler.flush()
+        self.assembler.flush(partial_lines=flush)
 
     def idle_seconds(self) -> float:
         """Seconds since the current file was last written (0 when unknown)."""
