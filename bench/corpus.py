@@ -1,109 +1,418 @@
-"""A deterministic benchmark corpus: KServe-like CRI logs in the kubelet layout.
+"""A deterministic benchmark corpus: KServe-like pod logs in the kubelet layout, as containerd writes them.
 
-    python -m bench.corpus --out bench/.corpus --lines 2000000 --containers 40
+    python -m bench.corpus --out bench/.corpus/2000000-40-1 --lines 2000000 --containers 40 --seed 1
 
-Content mixes the KServe SDK format, uvicorn access lines, request-logger JSON, Python tracebacks
-and occasional 40 KB lines split into 16 KiB ``P`` chunks; about 150 bytes per line. Some
-containers are rotated (renamed and gzipped), as the kubelet leaves them.
+The corpus is what a busy model-serving node leaves in ``/var/log/pods``: InferenceService pods
+(``<isvc>-predictor-00001-deployment-<hash>`` with ``kserve-container``, ``storage-initializer`` and
+``agent``; ``<isvc>-transformer-00001-deployment-<hash>`` with ``transformer-container``), CRI
+records with containerd's trimmed RFC3339Nano timestamps, content mixing the KServe SDK format,
+uvicorn access lines, JSON lines (the Go agent, structured app logs), ``kserve.trace`` timings,
+Python tracebacks (sometimes chained) and occasional 40 KB lines split into 16 KiB ``P``/``F``
+chunks. About 150 bytes per physical line. Busy containers are rotated the kubelet's way (older
+parts gzipped, the newest rotated part plain, a live ``0.log``; a long line may straddle two files)
+and a crash-looping predictor has a ``1.log``.
+
+``--lines`` counts physical CRI records (what the collector reads). ``manifest.json`` in the output
+directory says how many *documents* a correct collector must produce: one per logical line, a
+traceback (grouped) and a chunked line counting once. Generation is deterministic for a seed (each
+container has its own random stream) and fast: records are built as bytes and written in one call
+per file.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import calendar
 import gzip
+import itertools
+import json
 import os
 import random
+import shutil
+import sys
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-BASE = 1795510800  # 2026-11-24T09:00:00Z
-CHUNK = 16384
-TRACEBACK = [
-    b"Traceback (most recent call last):",
-    b'  File "/usr/local/lib/python3.11/site-packages/kserve/protocol/dataplane.py", line 311, in infer',
-    b"    response = await model(request, headers=headers)",
-    b'  File "/app/model.py", line 42, in predict',
-    b"KeyError: 'instances'",
-]
+BASE_NS = 1795510800 * 10**9  # 2026-11-24T09:00:00Z
+CHUNK = 16384  # containerd's max_container_log_line_size
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 4  # bump when the corpus changes shape, so bench.run regenerates stale ones
+
+ISVCS = ("sklearn-iris", "xgb-fraud", "bert-ner", "llama3-8b-chat", "resnet50-vision", "lgbm-churn", "t5-summarizer",
+         "yolo-detector", "torch-mnist", "prophet-forecast", "catboost-credit", "whisper-asr")
+NAMESPACES = ("team-a", "fraud-detection", "vision", "nlp-project")
+# (container, component, share of the node's lines)
+CONTAINERS = (("kserve-container", "predictor", 10.0), ("storage-initializer", "predictor", 0.3),
+              ("agent", "predictor", 4.0), ("transformer-container", "transformer", 5.0))
+ROTATE_MIN_BYTES = 256 * 1024  # containers with at least this much log are candidates for rotation
 
 
-def _ts(i: int, step_us: int) -> bytes:
-    micros = i * step_us
-    seconds, frac = divmod(micros, 1_000_000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(BASE + seconds))
-    fraction = f"{frac:06d}".rstrip("0")
-    return (f"{text}.{fraction}Z" if fraction else f"{text}Z").encode()
+@dataclass(frozen=True)
+class Spec:
+    """One container instance of the corpus."""
+
+    namespace: str
+    isvc: str
+    pod: str
+    uid: str
+    container: str
+    weight: float
+    crashloop: bool
 
 
-def container_lines(rng: random.Random, count: int, isvc: str) -> list[bytes]:
-    out: list[bytes] = []
-    i = 0
-    while len(out) < count:
-        ts = _ts(i, 997)
-        i += 1
+def plan(containers: int, rng: random.Random) -> list[Spec]:
+    """Pods and containers: per InferenceService a predictor pod (3 containers) and a transformer pod."""
+    specs: list[Spec] = []
+    for i in itertools.count():
+        isvc = ISVCS[i % len(ISVCS)] + (f"-{i // len(ISVCS)}" if i >= len(ISVCS) else "")
+        namespace = NAMESPACES[i % len(NAMESPACES)]
+        pods: dict[str, tuple[str, str]] = {}
+        for component in ("predictor", "transformer"):
+            template_hash = "".join(rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(10))
+            suffix = "".join(rng.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+            pods[component] = (f"{isvc}-{component}-00001-deployment-{template_hash}-{suffix}",
+                               str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+        for container, component, weight in CONTAINERS:
+            if len(specs) == containers:
+                return specs
+            pod, uid = pods[component]
+            specs.append(Spec(namespace, isvc, pod, uid, container, weight,
+                              crashloop=container == "kserve-container" and i % 5 == 2))
+    raise AssertionError("unreachable")
+
+
+# -- content ---------------------------------------------------------------------------------------
+TRACEBACKS: tuple[tuple[bytes, ...], ...] = (
+    (b"Traceback (most recent call last):",
+     b'  File "/usr/local/lib/python3.11/site-packages/kserve/protocol/rest/v1_endpoints.py", line 76, in predict',
+     b"    response, response_headers = await self.dataplane.infer(",
+     b"                                 ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
+     b'  File "/usr/local/lib/python3.11/site-packages/kserve/protocol/dataplane.py", line 311, in infer',
+     b"    response = await model(request, headers=headers)",
+     b'  File "/app/model.py", line 42, in predict',
+     b"    return self.model.predict(instances)",
+     b"ValueError: Expected 2D array, got 1D array instead: array=[5.1 3.5 1.4 0.2]."),
+    (b"Traceback (most recent call last):",
+     b'  File "/app/model.py", line 57, in preprocess',
+     b'    instances = payload["instances"]',
+     b"                ~~~~~~~^^^^^^^^^^^^^",
+     b"KeyError: 'instances'",
+     b"",
+     b"During handling of the above exception, another exception occurred:",
+     b"",
+     b"Traceback (most recent call last):",
+     b'  File "/usr/local/lib/python3.11/site-packages/kserve/model.py", line 122, in __call__',
+     b"    payload = await self.preprocess(body, headers)",
+     b'  File "/app/model.py", line 60, in preprocess',
+     b'    raise InvalidInput("expected an \'instances\' key")',
+     b"kserve.errors.InvalidInput: expected an 'instances' key"),
+    (b"Traceback (most recent call last):",
+     b'  File "/usr/local/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1532, in _wrapped_call_impl',
+     b"    return self._call_impl(*args, **kwargs)",
+     b'  File "/app/model.py", line 88, in forward',
+     b"    return self.head(x)",
+     b"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.77 GiB total capacity)"),
+)
+PATHS = (b"/v1/models/%s:predict", b"/v2/models/%s/infer", b"/v1/models/%s", b"/v2/health/ready")
+AGENT_MESSAGES = (
+    b'{"level":"info","ts":%d.%06d,"logger":"fallback-logger","msg":"Logging request","id":"%016x"}',
+    b'{"level":"info","ts":%d.%06d,"logger":"fallback-logger","msg":"batch flushed","batchId":"%016x","size":%d}',
+)
+
+
+class ContainerWriter:
+    """Builds one container's CRI records; its own random stream keeps the corpus deterministic."""
+
+    def __init__(self, spec: Spec, seed: int, index: int) -> None:
+        self.spec = spec
+        self.rng = random.Random(seed * 100_003 + index)
+        self.ts_ns = BASE_NS + index * 7_919_000
+        self.records: list[bytes] = []
+        self.documents = 0
+        self._sec = -1
+        self._sec_text = b""
+        self._app_sec = b""
+        self._seconds(self.ts_ns // 1_000_000_000)
+        self.isvc = spec.isvc.encode()
+        self.big = self._big_payload()
+        self.open_traceback = False
+
+    def _big_payload(self) -> bytes:
+        # an occasional debug dump of an input tensor: 40 KB on one line
+        values = b",".join(b"%.6f" % self.rng.random() for _ in range(4500))
+        return b'DEBUG payload {"instances":[[' + values[: 40_000 - 40] + b"]]}"
+
+    def _stamp(self) -> bytes:
+        self.ts_ns += self.rng.randrange(20_000, 1_500_000)
+        sec, frac = divmod(self.ts_ns, 1_000_000_000)
+        if sec != self._sec:
+            self._seconds(sec)
+        fraction = (b"%09d" % frac).rstrip(b"0")
+        return self._sec_text + (b"." + fraction + b"Z" if fraction else b"Z")
+
+    def _seconds(self, sec: int) -> None:
+        self._sec = sec
+        self._sec_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)).encode()
+        self._app_sec = self._sec_text.replace(b"T", b" ")
+
+    def _app_time(self) -> bytes:
+        return b"%s.%03d" % (self._app_sec, self.ts_ns // 1_000_000 % 1000)
+
+    def line(self, stream: bytes, content: bytes) -> None:
+        """One logical line: one record, or 16 KiB ``P`` chunks ending with an ``F``."""
+        self.open_traceback = False
+        self.documents += 1
+        if len(content) <= CHUNK:
+            self.records.append(self._stamp() + stream + b" F " + content + b"\n")
+            return
+        last = (len(content) - 1) // CHUNK
+        for n in range(last + 1):
+            tag = b" F " if n == last else b" P "
+            self.records.append(self._stamp() + stream + tag + content[n * CHUNK:(n + 1) * CHUNK] + b"\n")
+
+    def traceback(self) -> None:
+        """An ERROR line from the KServe SDK, then a traceback on stderr: two documents."""
+        rng = self.rng
+        self.line(b" stderr", b"%s 1 kserve ERROR [errors.py:generic_exception_handler():%d] Exception on %s"
+                  % (self._app_time(), rng.randrange(40, 120), PATHS[0] % self.isvc))
+        frames = TRACEBACKS[rng.randrange(len(TRACEBACKS))]
+        self.documents += 1
+        for frame in frames:
+            self.records.append(self._stamp() + b" stderr F " + frame + b"\n")
+        self.open_traceback = True
+
+    def crash(self) -> None:
+        """The container's last words before it dies: an exception, then the server gives up."""
+        self.traceback()
+        self.close_traceback(b"%s 1 kserve CRITICAL [model_server.py:start():%d] Model server exiting: unrecoverable error"
+                             % (self._app_time(), self.rng.randrange(300, 340)))
+
+    def close_traceback(self, content: bytes) -> None:
+        # A file never ends inside a traceback: a grouped traceback is complete only when the
+        # next line arrives, and a collector may rightly wait for it at the end of a live file.
+        self.open_traceback = False
+        self.line(b" stderr", content)
+
+    def _sdk_message(self) -> bytes:
+        rng = self.rng
+        k = rng.randrange(5)
+        if k == 0:
+            return b"[model_server.py:register_model():402] Registering model: %s" % self.isvc
+        if k == 1:
+            return b"[model.py:predict():%d] Predicting on %d instances" % (rng.randrange(40, 500), rng.randrange(1, 64))
+        if k == 2:
+            return b"[dataplane.py:infer():%d] Inference request for model %s" % (rng.randrange(280, 330), self.isvc)
+        if k == 3:
+            return b"[model_repository.py:update():%d] Model %s is ready" % (rng.randrange(40, 80), self.isvc)
+        return b"[batcher.py:run():%d] Flushing batch of %d requests" % (rng.randrange(90, 140), rng.randrange(1, 32))
+
+    # one logical line of each container kind
+    def predictor_line(self) -> None:
+        rng = self.rng
         roll = rng.random()
-        if roll < 0.002:
-            out.extend(ts + b" stderr F " + line for line in TRACEBACK)
-            continue
-        if roll < 0.0025:
-            big = b"z" * 40000
-            chunks = [big[k:k + CHUNK] for k in range(0, len(big), CHUNK)]
-            out.extend(ts + (b" stdout F " if n == len(chunks) - 1 else b" stdout P ") + c for n, c in enumerate(chunks))
-            continue
-        if roll < 0.4:
-            msg = (b"2026-11-24 09:%02d:%02d.%03d 1 kserve INFO [model.py:predict():40] scored request %016x in %.1f ms"
-                   % (i // 60000 % 60, i // 1000 % 60, i % 1000, rng.getrandbits(64), rng.uniform(1, 50)))
-            stream = b"stderr"
-        elif roll < 0.75:
-            msg = (b'INFO:     10.1.%d.%d:%d - "POST /v1/models/%s:predict HTTP/1.1" 200 OK'
-                   % (rng.randint(0, 9), rng.randint(2, 250), rng.randint(30000, 60000), isvc.encode()))
-            stream = b"stdout"
+        if roll < 0.36:
+            self.line(b" stderr", b"%s 1 kserve INFO %s" % (self._app_time(), self._sdk_message()))
+        elif roll < 0.66:
+            path = PATHS[rng.randrange(len(PATHS))]
+            path = path % self.isvc if b"%" in path else path
+            if roll < 0.5:
+                self.line(b" stdout", b'%s 1 uvicorn.access INFO:     10.%d.%d.%d:%d 1 - "POST %s HTTP/1.1" 200 OK'
+                          % (self._app_time(), rng.randrange(256), rng.randrange(256), rng.randrange(256),
+                             rng.randrange(30000, 61000), path))
+            else:
+                self.line(b" stdout", b'INFO:     10.%d.%d.%d:%d - "POST %s HTTP/1.1" 200 OK'
+                          % (rng.randrange(256), rng.randrange(256), rng.randrange(256), rng.randrange(30000, 61000), path))
+        elif roll < 0.84:
+            self.line(b" stdout", b'{"time":"%s","level":"INFO","message":"prediction served","request_id":"%016x",'
+                      b'"latency_ms":%.2f}' % (self._app_time(), rng.getrandbits(64), rng.uniform(0.5, 80.0)))
+        elif roll < 0.9988:
+            self.line(b" stderr", b"%s 1 kserve.trace requestId: %016x, preprocess_ms: %.3f, explain_ms: 0, "
+                      b"predict_ms: %.3f, postprocess_ms: %.3f"
+                      % (self._app_time(), rng.getrandbits(64), rng.uniform(0, 2), rng.uniform(1, 60), rng.uniform(0, 1)))
+        elif roll < 0.99975:
+            self.traceback()
         else:
-            msg = (b'{"level":"info","ts":%d.%03d,"logger":"fallback-logger","msg":"Logging request",'
-                   b'"inferenceservice":"%s","id":"%016x"}' % (BASE + i // 1000, i % 1000, isvc.encode(), rng.getrandbits(64)))
-            stream = b"stdout"
-        out.append(ts + b" " + stream + b" F " + msg)
-    return out
+            self.line(b" stdout", self.big)
 
-
-def generate(out: Path, *, lines: int, containers: int, seed: int) -> tuple[int, int]:
-    rng = random.Random(seed)
-    per = lines // containers
-    total_lines = total_bytes = 0
-    names = ["kserve-container", "agent", "storage-initializer", "transformer-container"]
-    for c in range(containers):
-        isvc = f"model-{c // 4:02d}"
-        uid = f"b0000000-0000-4000-8000-{c:012d}"
-        pod = f"{isvc}-predictor-00001-deployment-6d4c5f7b9-{c:05d}"
-        directory = out / f"bench-ns-{c % 4}_{pod}_{uid}" / names[c % len(names)]
-        directory.mkdir(parents=True, exist_ok=True)
-        data = container_lines(rng, per, isvc)
-        total_lines += len(data)
-        if c % 5 == 0:  # rotated: an old gzipped part, a renamed part, and the live file
-            third = len(data) // 3
-            parts = [data[:third], data[third:2 * third], data[2 * third:]]
-            with gzip.open(directory / "0.log.20261124-090001.gz", "wb", compresslevel=1) as handle:
-                handle.write(b"\n".join(parts[0]) + b"\n")
-            (directory / "0.log.20261124-090002").write_bytes(b"\n".join(parts[1]) + b"\n")
-            (directory / "0.log").write_bytes(b"\n".join(parts[2]) + b"\n")
+    def agent_line(self) -> None:
+        rng = self.rng
+        micros = self.ts_ns // 1000 % 1_000_000
+        if rng.random() < 0.8:
+            self.line(b" stderr", AGENT_MESSAGES[0] % (self._sec, micros, rng.getrandbits(64)))
         else:
-            (directory / "0.log").write_bytes(b"\n".join(data) + b"\n")
-        total_bytes += sum(len(x) + 1 for x in data)
-    return total_lines, total_bytes
+            self.line(b" stderr", AGENT_MESSAGES[1] % (self._sec, micros, rng.getrandbits(64), rng.randrange(1, 64)))
+
+    def storage_line(self, n: int) -> None:
+        rng = self.rng
+        uri = b"s3://models/%s/%d" % (self.isvc, n % 7)
+        if n % 3 == 0:
+            self.line(b" stderr", b"%s 1 kserve INFO [storage.py:download():%d] Copying contents of %s to local"
+                      % (self._app_time(), rng.randrange(60, 90), uri))
+        elif n % 3 == 1:
+            self.line(b" stderr", b"%s 1 kserve INFO [storage.py:_download_s3():%d] Downloaded object %s/part-%05d "
+                      b"to /mnt/models/part-%05d" % (self._app_time(), rng.randrange(180, 260), uri, n, n))
+        else:
+            self.line(b" stderr", b"%s 1 kserve INFO [storage.py:download():%d] Successfully copied %s to /mnt/models"
+                      % (self._app_time(), rng.randrange(90, 110), uri))
+
+    def fill(self, records: int) -> None:
+        kind = self.spec.container
+        n = 0
+        while len(self.records) < records:
+            if kind == "agent":
+                self.agent_line()
+            elif kind == "storage-initializer":
+                self.storage_line(n)
+            else:
+                self.predictor_line()
+            n += 1
+        if self.open_traceback:
+            self.close_traceback(b"%s 1 kserve INFO [model_server.py:predict():%d] Recovered; serving %s"
+                                 % (self._app_time(), self.rng.randrange(300, 340), self.isvc))
 
 
-def main() -> None:
+# -- files -------------------------------------------------------------------------------------------
+def rotation_name(ts_ns: int) -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(ts_ns // 1_000_000_000))
+
+
+def split_by_bytes(records: list[bytes], parts: int) -> list[list[bytes]]:
+    """Cut a record list into ``parts`` runs of about equal bytes (at record boundaries)."""
+    ends = list(itertools.accumulate(len(r) for r in records))
+    total = ends[-1] if ends else 0
+    cuts = [0] + [bisect.bisect_left(ends, total * k // parts) + 1 for k in range(1, parts)] + [len(records)]
+    return [records[cuts[k]:cuts[k + 1]] for k in range(parts)]
+
+
+@dataclass
+class Totals:
+    records: int = 0
+    documents: int = 0
+    bytes: int = 0
+    bytes_on_disk: int = 0
+    files: int = 0
+    gzipped: int = 0
+    rotated: int = 0
+    restarted: int = 0
+
+
+def _write(path: Path, data: bytes, totals: Totals, *, compress: bool = False) -> None:
+    totals.files += 1
+    totals.bytes += len(data)
+    if compress:
+        data = gzip.compress(data, compresslevel=6, mtime=0)  # the kubelet's default level
+        totals.gzipped += 1
+    path.write_bytes(data)
+    totals.bytes_on_disk += len(data)
+
+
+def write_container(directory: Path, writer: ContainerWriter, totals: Totals, *, crash_at: int | None,
+                    rotate: bool) -> None:
+    """The container's files: ``0.log`` (and ``1.log`` after a crash), rotated parts when asked."""
+    records = writer.records
+    directory.mkdir(parents=True, exist_ok=True)
+    live = directory / "0.log"
+    if crash_at is not None:
+        _write(live, b"".join(records[:crash_at]), totals)
+        records = records[crash_at:]
+        live = directory / "1.log"
+        totals.restarted += 1
+    if rotate:
+        # oldest parts gzipped, the newest rotated part plain, then the live file (max_files 5 holds them);
+        # a cut can fall between a P and its F, or inside a traceback, as the kubelet's can
+        # Names are the rotation time (just after the part's last record) and must sort by age: the
+        # kubelet never rotates twice in one second (its monitoring period is 10 s), and a plain
+        # name next to the same name + .gz would read as a leftover of an interrupted compression.
+        parts = split_by_bytes(records, 4)
+        rotated_at = 0
+        for n, part in enumerate(parts[:-1]):
+            if not part:
+                continue
+            rotated_at = max(_record_ns(part[-1]) // 1_000_000_000 + 1, rotated_at + 1)
+            name = f"{live.name}.{rotation_name(rotated_at * 1_000_000_000)}"
+            _write(directory / (name + ".gz" if n < 2 else name), b"".join(part), totals, compress=n < 2)
+        records = parts[-1]
+        totals.rotated += 1
+    _write(live, b"".join(records), totals)
+
+
+def _record_ns(record: bytes) -> int:
+    return calendar.timegm(time.strptime(record[:19].decode(), "%Y-%m-%dT%H:%M:%S")) * 1_000_000_000
+
+
+def generate(out: Path, *, lines: int, containers: int, seed: int) -> dict[str, object]:
+    """Write the corpus under ``out`` (which must not hold anything else) and return its manifest."""
+    started = time.perf_counter()
+    if out.exists():
+        if any(out.iterdir()) and not (out / MANIFEST).exists():
+            raise SystemExit(f"{out} is not empty and holds no {MANIFEST}: refusing to overwrite it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    specs = plan(containers, random.Random(seed))
+    weight = sum(s.weight for s in specs)
+    budgets = [int(lines * s.weight / weight) for s in specs]
+    budgets[0] += lines - sum(budgets)
+    totals = Totals()
+    eligible = 0
+    for index, (spec, budget) in enumerate(zip(specs, budgets, strict=True)):
+        writer = ContainerWriter(spec, seed, index)
+        crash_at = None
+        if spec.crashloop:
+            writer.fill(budget // 20)
+            writer.crash()
+            crash_at = len(writer.records)
+        writer.fill(budget)
+        size = sum(len(r) for r in writer.records)
+        rotate = False
+        if size >= ROTATE_MIN_BYTES:  # every other busy container has been rotated
+            rotate = eligible % 2 == 0
+            eligible += 1
+        directory = out / f"{spec.namespace}_{spec.pod}_{spec.uid}" / spec.container
+        write_container(directory, writer, totals, crash_at=crash_at, rotate=rotate)
+        totals.records += len(writer.records)
+        totals.documents += writer.documents
+    manifest: dict[str, object] = {
+        "format_version": FORMAT_VERSION, "generator": "bench.corpus", "seed": seed, "lines_requested": lines,
+        "containers": containers, "records": totals.records, "documents": totals.documents, "bytes": totals.bytes,
+        "bytes_on_disk": totals.bytes_on_disk, "files": totals.files, "gzipped_files": totals.gzipped,
+        "rotated_containers": totals.rotated, "restarted_containers": totals.restarted,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def read_manifest(out: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def describe(manifest: dict[str, object], out: Path) -> str:
+    m = manifest
+    records, size = int(str(m["records"])), int(str(m["bytes"]))
+    return (f"corpus {out}: {records:,} CRI records -> {int(str(m['documents'])):,} expected documents, "
+            f"{size / 2**20:,.0f} MiB ({size / max(records, 1):.0f} B/record; {int(str(m['bytes_on_disk'])) / 2**20:,.0f} MiB "
+            f"on disk), {m['containers']} containers in {m['files']} files ({m['gzipped_files']} gzipped, "
+            f"{m['rotated_containers']} rotated, {m['restarted_containers']} restarted), generated in {m['seconds']}s")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("bench/.corpus"))
-    parser.add_argument("--lines", type=int, default=2_000_000)
+    parser.add_argument("--out", type=Path, required=True, help="output directory (replaced if it holds a corpus)")
+    parser.add_argument("--lines", type=int, default=2_000_000, help="physical CRI records to write")
     parser.add_argument("--containers", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    started = time.perf_counter()
-    lines, size = generate(args.out, lines=args.lines, containers=args.containers, seed=args.seed)
-    print(f"corpus: {lines} physical lines, {size / 2**20:.0f} MiB, {args.containers} containers in {args.out} "
-          f"({time.perf_counter() - started:.1f}s)")
-    os.sync()
+    args = parser.parse_args(argv)
+    manifest = generate(args.out, lines=args.lines, containers=args.containers, seed=args.seed)
+    os.sync()  # so the first benchmark run does not pay for writeback
+    print(describe(manifest, args.out))
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

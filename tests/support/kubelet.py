@@ -115,7 +115,7 @@ class ContainerLog:
     def __init__(self, sim: KubeletSim, namespace: str, pod_name: str, pod_uid: str, container: str,
                  restart: int) -> None:
         self.sim = sim
-        self.namespace, self.pod_name, self.pod_uid, self.container, self.restart = (
+        self.namespace, self.pod_name, self.pod_uid, self.container, self.restart_count = (
             namespace, pod_name, pod_uid, container, restart)
         self.pod_directory = sim.root / f"{namespace}_{pod_name}_{pod_uid}"
         self.directory = self.pod_directory / container
@@ -127,7 +127,7 @@ class ContainerLog:
     @property
     def path(self) -> Path:
         """The live file, ``<restart>.log``."""
-        return self.directory / f"{self.restart}.log"
+        return self.directory / f"{self.restart_count}.log"
 
     def files(self) -> list[Path]:
         """Every file in the container's directory (all restarts, rotated parts), sorted by name."""
@@ -181,7 +181,7 @@ class ContainerLog:
 
     def _entry(self, stream: str, content: bytes, kind: str) -> LedgerEntry:
         message, truncated = expected_message(content, max_line_bytes=self.sim.max_line_bytes)
-        return LedgerEntry(self.pod_uid, self.container, self.restart, stream, message, kind, truncated)
+        return LedgerEntry(self.pod_uid, self.container, self.restart_count, stream, message, kind, truncated)
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, content: str | bytes, stream: str = "stdout", *, ts_ns: int | None = None) -> LedgerEntry:
@@ -256,7 +256,7 @@ class ContainerLog:
         self._emit([data])
         if expect is None:
             return None
-        entry = LedgerEntry(self.pod_uid, self.container, self.restart, stream, expect, KIND_RAW, False)
+        entry = LedgerEntry(self.pod_uid, self.container, self.restart_count, stream, expect, KIND_RAW, False)
         self.sim.ledger.record(entry)
         return entry
 
@@ -282,12 +282,11 @@ class ContainerLog:
             for name in in_use[max(len(in_use) - keep, 0):]:
                 if not name.endswith(".gz"):
                     _gzip_like_kubelet(Path(name))
-        ts_ns = self.sim.clock()
-        target = self.directory / f"{live.name}.{rotation_suffix(ts_ns)}"
-        # the kubelet rotates at most once per 10 s monitoring period; the simulator can go faster
-        while target.exists() or target.with_name(target.name + ".gz").exists():
-            ts_ns += 10**9
-            target = self.directory / f"{live.name}.{rotation_suffix(ts_ns)}"
+        # The kubelet rotates at most once per 10 s monitoring period, so its names are unique and
+        # sort by age; the simulator can rotate faster, so it moves a name on to the next free second.
+        newest = max((_rotation_seconds(name) for name in in_use), default=0)
+        ts_s = max(self.sim.clock() // 10**9, newest + 1)
+        target = self.directory / f"{live.name}.{rotation_suffix(ts_s * 10**9)}"
         os.rename(live, target)
         if reopen:
             self.reopen()
@@ -300,11 +299,17 @@ class ContainerLog:
     def restart(self) -> ContainerLog:
         """The container crashed and restarted: its next instance writes ``<restart + 1>.log``."""
         self.close()
-        return self.sim.container(self.namespace, self.pod_name, self.pod_uid, self.container, restart=self.restart + 1)
+        return self.sim.container(self.namespace, self.pod_name, self.pod_uid, self.container, restart=self.restart_count + 1)
 
     def delete_pod(self) -> None:
         """The pod is gone: the kubelet removes its whole log directory."""
         self.sim.delete_pod(self.pod_directory)
+
+
+def _rotation_seconds(name: str) -> int:
+    """Epoch seconds of a rotated file's suffix (``0.log.20261124-090000[.gz]``)."""
+    suffix = name.removesuffix(".gz").rsplit(".", 1)[-1]
+    return int(datetime.strptime(suffix, "%Y%m%d-%H%M%S").replace(tzinfo=UTC).timestamp())
 
 
 def _gzip_like_kubelet(path: Path) -> None:
