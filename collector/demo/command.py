@@ -1,154 +1,129 @@
-"""``servelog demo``: write demo pod logs in the kubelet layout, plus a static pod metadata file.
+"""``servelog demo``: write realistic KServe pod logs in the kubelet layout, plus a static pod metadata file.
 
-    servelog demo --log-root /demo/pods --metadata-file /demo/pods.yaml            # until stopped
-    servelog demo --log-root /tmp/pods --metadata-file /tmp/pods.yaml --once       # a fixed amount
+    servelog demo --log-root /demo/pods --metadata-file /demo/pods.yaml             # until SIGTERM/SIGINT
+    servelog demo --log-root /demo/pods --metadata-file /demo/pods.yaml --duration 60
+    servelog demo --log-root /tmp/pods --metadata-file /tmp/pods.yaml --once        # a fixed amount, then exit
 
-Files are written like containerd writes them (CRI records, 16 KiB ``P``/``F`` chunks) and rotated
-like the kubelet rotates them (rename to ``0.log.<stamp>``, gzip older rotated files, keep five).
+Then ``servelog run --log-root ... --metadata-file ...`` collects it as if on a node. What is said
+comes from :mod:`collector.demo.content` (pure), how it lands on disk from :mod:`collector.demo.kubelet`;
+this module only wires them: pacing, stopping, and the metadata file.
+
+``--once`` uses a simulated clock starting at a fixed instant, so the same ``--seed`` writes the same
+bytes; the live mode stamps lines with the wall clock.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 import random
 import signal
+import sys
 import threading
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from collector.demo.content import OOM_POD, PODS, TRACEBACK, DemoPod, now, pod_object, startup_lines, traffic_line
+from collector.demo.content import SECOND, Clock, LogLine, Restart, pod_list, simulated_clock, story
+from collector.demo.kubelet import LogTree
 
-CHUNK = 16384
-
-
-def cri_timestamp(when: datetime) -> str:
-    fraction = f"{when.microsecond:06d}".rstrip("0")
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+ONCE_START_NS = int(datetime(2026, 11, 24, 9, 0, tzinfo=UTC).timestamp()) * SECOND
+LIVE_OOM_AFTER = 2000  # lines: about a minute and a half into a live demo at the default rate
 
 
-class ContainerWriter:
-    """Appends CRI records to one container instance's log, rotating like the kubelet."""
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
 
-    def __init__(self, root: Path, pod: DemoPod, container: str, restart: int, *, max_bytes: int, max_files: int) -> None:
-        self.directory = root / f"{pod.namespace}_{pod.name}_{pod.uid}" / container
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / f"{restart}.log"
-        self.restart = restart
-        self.max_bytes = max_bytes
-        self.max_files = max_files
-
-    def write(self, line: str, stream: str, when: datetime) -> None:
-        data = line.encode()
-        chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)] or [b""]
-        stamp = cri_timestamp(when).encode()
-        records = b"".join(b"%s %s %s %s\n" % (stamp, stream.encode(), b"F" if i == len(chunks) - 1 else b"P", chunk)
-                           for i, chunk in enumerate(chunks))
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, records)
-        finally:
-            os.close(fd)
-        if self.path.stat().st_size >= self.max_bytes:
-            self.rotate(when)
-
-    def rotate(self, when: datetime) -> None:
-        rotated = sorted(self.directory.glob(f"{self.restart}.log.*"))
-        for old in rotated:
-            if old.suffix != ".gz":
-                with old.open("rb") as src, gzip.open(f"{old}.gz.tmp", "wb") as dst:
-                    dst.write(src.read())
-                os.replace(f"{old}.gz.tmp", f"{old}.gz")
-                old.unlink()
-        target = self.directory / f"{self.restart}.log.{when.strftime('%Y%m%d-%H%M%S')}"
-        while target.exists():
-            when += timedelta(seconds=1)
-            target = self.directory / f"{self.restart}.log.{when.strftime('%Y%m%d-%H%M%S')}"
-        os.rename(self.path, target)
-        self.path.touch()
-        rotated = sorted(self.directory.glob(f"{self.restart}.log.*"))
-        for old in rotated[: max(0, len(rotated) - (self.max_files - 1))]:
-            old.unlink()
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-root", type=Path, required=True, help="where to write <ns>_<pod>_<uid>/<container>/N.log")
     parser.add_argument("--metadata-file", type=Path, required=True, help="where to write the pods (a PodList in YAML)")
-    parser.add_argument("--once", action="store_true", help="write --lines lines as fast as possible, then exit")
-    parser.add_argument("--lines", type=int, default=2000, help="traffic lines with --once (default 2000)")
-    parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until signalled)")
-    parser.add_argument("--rate", type=float, default=20.0, help="traffic lines per second (default 20)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (the story is deterministic)")
-    parser.add_argument("--rotate-bytes", type=int, default=1024 * 1024, help="rotate a file at this size (1 MiB)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="write about --lines lines as fast as possible, then exit")
+    mode.add_argument("--duration", type=_positive(float), default=None,
+                      help="stop after this many seconds (default: run until SIGTERM/SIGINT)")
+    parser.add_argument("--lines", type=_positive(int), default=2000, help="lines to write with --once (default 2000)")
+    parser.add_argument("--rate", type=_positive(float), default=20.0, help="lines per second when live (default 20)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed tells the same story (default 1)")
+    parser.add_argument("--rotate-bytes", type=_positive(int), default=1024 * 1024,
+                        help="rotate a log file when it reaches this size, like the kubelet (default 1 MiB)")
 
 
-def write_metadata(path: Path, restarts: dict[str, int]) -> None:
-    pods = [pod_object(p, restarts=restarts.get(p.uid, 0)) for p in PODS]
+def write_metadata(path: Path, pods: dict[str, Any]) -> None:
+    """Replace the metadata file atomically: the collector re-reads it when it changes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "PodList", "items": pods}, sort_keys=False))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(pods, sort_keys=False), encoding="utf-8")
     os.replace(tmp, path)
 
 
-def run(args: argparse.Namespace) -> int:
-    rng = random.Random(args.seed)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    clock = now() if not args.once else datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-    restarts: dict[str, int] = {}
-    write_metadata(args.metadata_file, restarts)
-    writers: dict[tuple[str, str, int], ContainerWriter] = {}
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT end the demo cleanly; the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
-    def writer(pod: DemoPod, container: str) -> ContainerWriter:
-        restart = restarts.get(pod.uid, 0) if container == "kserve-container" else 0
-        key = (pod.uid, container, restart)
-        if key not in writers:
-            writers[key] = ContainerWriter(args.log_root, pod, container, restart, max_bytes=args.rotate_bytes,
-                                           max_files=5)
-        return writers[key]
 
-    for pod in PODS:
-        for container, lines in startup_lines(pod, clock).items():
-            for line in lines:
-                writer(pod, container).write(line, "stderr" if "kserve" in line else "stdout", clock)
+def generate(*, log_root: Path, metadata_file: Path, seed: int, clock: Clock, max_lines: int | None, oom_after: int,
+             rotate_bytes: int, pace: float | None = None, stop: threading.Event | None = None,
+             deadline: float | None = None) -> int:
+    """Write the story until it ends, ``stop`` is set or ``deadline`` (monotonic) passes; return the lines written."""
+    tree = LogTree(log_root, max_bytes=rotate_bytes)
+    created = clock()
+    restarts: dict[str, Restart] = {}
+    write_metadata(metadata_file, pod_list(created_ns=created, restarts=restarts))
+    started = time.monotonic()
     written = 0
-    total = args.lines if args.once else None
-    started = now()
-    while not stop.is_set():
-        if total is not None and written >= total:
-            break
-        if args.duration and (now() - started).total_seconds() >= args.duration:
-            break
-        clock = clock + timedelta(milliseconds=rng.randint(1, 50)) if args.once else now()
-        pod = PODS[rng.randrange(len(PODS))]
-        container, stream, line = traffic_line(pod, rng, clock)
-        writer(pod, container).write(line, stream, clock)
+    for event in story(rng=random.Random(seed), clock=clock, max_lines=max_lines, oom_after=oom_after):
+        if isinstance(event, Restart):
+            restarts[event.pod.uid] = event
+            write_metadata(metadata_file, pod_list(created_ns=created, restarts=restarts))
+            continue
+        assert isinstance(event, LogLine)
+        tree.write(event)
         written += 1
-        if written % 400 == 0:  # version 2 of the fraud model crashes on a bad payload
-            crashing = PODS[1]
-            writer(crashing, "kserve-container").write(
-                "2026-11-24 09:00:00.000 1 kserve ERROR [dataplane.py:infer():311] Exception in predict", "stderr", clock)
-            for tb_line in TRACEBACK:
-                writer(crashing, "kserve-container").write(tb_line, "stderr", clock)
-        if written == (total or 4000) // 2 and not restarts:
-            _oom(writer, restarts, args, clock)
-        if written % 250 == 0:
-            writer(pod, "kserve-container").write("x" * 40000, "stdout", clock)  # a 40 KB line: 16 KiB chunks
-        if not args.once:
-            stop.wait(1.0 / args.rate)
+        if stop is not None and stop.is_set():
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        if pace is not None:
+            ahead = started + written / pace - time.monotonic()
+            if ahead > 0 and stop is not None:
+                stop.wait(ahead)
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.once:
+        written = generate(log_root=args.log_root, metadata_file=args.metadata_file, seed=args.seed,
+                           clock=simulated_clock(ONCE_START_NS, random.Random(f"{args.seed}/clock")),
+                           max_lines=args.lines, oom_after=args.lines // 2, rotate_bytes=args.rotate_bytes)
+    else:
+        sys.stderr.write(f"servelog demo: writing pod logs under {args.log_root} and pods to {args.metadata_file} "
+                         f"at {args.rate:g} lines/s; stop with Ctrl-C\n")
+        stop = threading.Event()
+        deadline = time.monotonic() + args.duration if args.duration else None
+        with _stop_on_signals(stop):
+            written = generate(log_root=args.log_root, metadata_file=args.metadata_file, seed=args.seed,
+                               clock=time.time_ns, max_lines=None, oom_after=LIVE_OOM_AFTER,
+                               rotate_bytes=args.rotate_bytes, pace=args.rate, stop=stop, deadline=deadline)
+    sys.stderr.write(f"servelog demo: wrote {written} lines under {args.log_root}\n")
     return 0
-
-
-def _oom(writer: Any, restarts: dict[str, int], args: argparse.Namespace, clock: datetime) -> None:
-    """The sentiment server runs out of memory and restarts: its next lines go to 1.log."""
-    writer(OOM_POD, "kserve-container").write(
-        "2026-11-24 09:00:00.000 1 kserve WARNING [model.py:predict():51] batch of 4096 inputs, memory at 98%", "stderr", clock)
-    restarts[OOM_POD.uid] = 1
-    write_metadata(args.metadata_file, restarts)
-    writer(OOM_POD, "kserve-container").write(
-        "INFO:     Started server process [1] (after OOMKilled restart, exit code 137)", "stdout", clock)
