@@ -7,6 +7,7 @@ Health is a function injected by the app, so this module knows nothing of the pi
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,7 +46,11 @@ class TelemetryServer:
             def log_message(self, format: str, *args: object) -> None:
                 return  # probes every few seconds would drown the collector's own log
 
-        self._server = ThreadingHTTPServer((host, int(port)), Handler)
+        # the pod IP may be IPv6 ($(POD_IP):9880 on a dual-stack or IPv6 cluster)
+        server_class = ThreadingHTTPServer
+        if ":" in host:
+            server_class = type("IPv6Server", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+        self._server = server_class((host, int(port)), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="telemetry", daemon=True)
 
