@@ -170,11 +170,15 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# SERVELOG_* variables that are not settings: the file to read, where assets live, test targets.
+_NOT_SETTINGS = frozenset({"SERVELOG_CONFIG", "SERVELOG_ASSETS_DIR"})
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     """SERVELOG_A__B=v as {"a": {"b": "v"}}; values stay strings for pydantic to coerce."""
     out: dict[str, Any] = {}
     for key, value in environ.items():
-        if not key.startswith("SERVELOG_") or key == "SERVELOG_CONFIG":
+        if not key.startswith("SERVELOG_") or key in _NOT_SETTINGS or key.startswith("SERVELOG_E2E_"):
             continue
         path = key[len("SERVELOG_"):].lower().split("__")
         node = out

@@ -1,9 +1,11 @@
 """Generates ``servelog-1.0.0.ndjson``: OpenSearch Dashboards 2.x saved objects for servelog.
 
 Saved objects embed JSON inside strings (``searchSourceJSON``, ``visState``, ``panelsJSON``), which
-is miserable to edit by hand; this script is the source of truth and the NDJSON is its output
-(``python dashboards/generate.py``; a test fails when they drift). Ids are fixed so that importing
-with ``overwrite=true`` updates in place, and there is no export trailer or cached field list.
+is miserable to edit and review by hand; this script is the source of truth and the NDJSON its
+output (``python dashboards/generate.py``; tests/test_assets.py fails when they drift). Ids are
+fixed so that importing with ``overwrite=true`` updates in place; there is no export trailer and no
+cached field list (Dashboards reads the fields from the mapping). ``migrationVersion`` states the
+shape the objects already have, so Dashboards does not migrate them on import.
 """
 
 from __future__ import annotations
@@ -13,10 +15,17 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).with_name("servelog-1.0.0.ndjson")
-VERSION = "1.0.0"
 
 LOGS, DEADLETTER, EVENTS = "servelog-logs", "servelog-deadletter", "servelog-events"
 COLUMNS = ["serving_name", "model_version", "component", "container_name", "level", "message"]
+INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
+ERRORS_QUERY = "level:(error or critical) or line_count > 1 or message:Traceback"
+FAILURE_REASONS = ["OOMKilled", "Unhealthy", "ProbeWarning", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
+                   "FailedScheduling", "Unschedulable", "CrashLoopBackOff", "BackOff", "Error", "Evicted"]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def index_pattern(object_id: str, title: str) -> dict[str, Any]:
@@ -24,122 +33,152 @@ def index_pattern(object_id: str, title: str) -> dict[str, Any]:
             "references": [], "migrationVersion": {"index-pattern": "7.6.0"}}
 
 
-def phrase_filter(field: str, value: str) -> dict[str, Any]:
-    return {"meta": {"key": field, "type": "phrase", "params": {"query": value}, "negate": False, "disabled": False,
-                     "alias": None, "indexRefName": "kibanaSavedObjectMeta.searchSourceJSON.filter[0].meta.index"},
+def phrase_filter(field: str, value: str, position: int) -> dict[str, Any]:
+    return {"meta": {"alias": None, "negate": False, "disabled": False, "type": "phrase", "key": field,
+                     "params": {"query": value},
+                     "indexRefName": f"kibanaSavedObjectMeta.searchSourceJSON.filter[{position}].meta.index"},
             "query": {"match_phrase": {field: value}}, "$state": {"store": "appState"}}
 
 
-def search(object_id: str, title: str, query: str, *, pattern: str = LOGS, columns: list[str] | None = None,
-           filters: list[dict[str, Any]] | None = None, description: str = "") -> dict[str, Any]:
-    source = {"query": {"language": "kuery", "query": query}, "filter": filters or [],
-              "indexRefName": "kibanaSavedObjectMeta.searchSourceJSON.index"}
-    references = [{"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": pattern}]
-    references += [{"name": f["meta"]["indexRefName"], "type": "index-pattern", "id": pattern} for f in filters or []]
+def search(object_id: str, title: str, query: str, *, description: str, pattern: str = LOGS,
+           columns: list[str] | None = None, filters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    filters = filters or []
+    source = {"query": {"language": "kuery", "query": query}, "filter": filters, "indexRefName": INDEX_REF}
+    references = [{"name": INDEX_REF, "type": "index-pattern", "id": pattern}]
+    references += [{"name": f["meta"]["indexRefName"], "type": "index-pattern", "id": pattern} for f in filters]
     return {"type": "search", "id": object_id, "attributes": {
         "title": title, "description": description, "columns": columns or COLUMNS, "sort": [["timestamp", "desc"]],
-        "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps(source)}}, "references": references,
+        "kibanaSavedObjectMeta": {"searchSourceJSON": _json(source)}}, "references": references,
         "migrationVersion": {"search": "7.9.3"}}
 
 
-def visualization(object_id: str, title: str, vis_state: dict[str, Any], *, query: str = "",
+def visualization(object_id: str, title: str, vis_state: dict[str, Any], *, description: str, query: str = "",
                   pattern: str | None = LOGS) -> dict[str, Any]:
     source: dict[str, Any] = {"query": {"language": "kuery", "query": query}, "filter": []}
     references = []
     if pattern is not None:
-        source["indexRefName"] = "kibanaSavedObjectMeta.searchSourceJSON.index"
-        references.append({"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern",
-                           "id": pattern})
+        source["indexRefName"] = INDEX_REF
+        references.append({"name": INDEX_REF, "type": "index-pattern", "id": pattern})
     return {"type": "visualization", "id": object_id, "attributes": {
-        "title": title, "visState": json.dumps({"title": title, **vis_state}), "uiStateJSON": "{}", "description": "",
-        "version": 1, "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps(source)}},
+        "title": title, "description": description, "visState": _json({"title": title, **vis_state}),
+        "uiStateJSON": "{}", "version": 1, "kibanaSavedObjectMeta": {"searchSourceJSON": _json(source)}},
         "references": references, "migrationVersion": {"visualization": "7.10.0"}}
 
 
+def count_metric() -> dict[str, Any]:
+    return {"id": "1", "enabled": True, "type": "count", "schema": "metric", "params": {}}
+
+
+def terms(agg_id: str, schema: str, field: str, size: int, missing_label: str) -> dict[str, Any]:
+    return {"id": agg_id, "enabled": True, "type": "terms", "schema": schema, "params": {
+        "field": field, "size": size, "order": "desc", "orderBy": "1", "otherBucket": True, "otherBucketLabel": "Other",
+        "missingBucket": True, "missingBucketLabel": missing_label}}
+
+
 def volume_by_version() -> dict[str, Any]:
-    return visualization("servelog-vis-volume-by-version", "Log volume by model version", {
-        "type": "histogram",
-        "params": {"type": "histogram", "addLegend": True, "legendPosition": "right", "addTooltip": True},
-        "aggs": [
-            {"id": "1", "enabled": True, "type": "count", "schema": "metric", "params": {}},
-            {"id": "2", "enabled": True, "type": "date_histogram", "schema": "segment",
-             "params": {"field": "timestamp", "interval": "auto", "min_doc_count": 1, "extended_bounds": {}}},
-            {"id": "3", "enabled": True, "type": "terms", "schema": "group",
-             "params": {"field": "model_version", "size": 10, "order": "desc", "orderBy": "1"}},
-        ]})
+    """Stacked bars over time, one series per model version: a new version's rollout at a glance."""
+    params = {
+        "type": "histogram", "addTooltip": True, "addLegend": True, "legendPosition": "right", "times": [],
+        "addTimeMarker": False, "grid": {"categoryLines": False}, "labels": {"show": False},
+        "categoryAxes": [{"id": "CategoryAxis-1", "type": "category", "position": "bottom", "show": True, "style": {},
+                          "scale": {"type": "linear"}, "labels": {"show": True, "filter": True, "truncate": 100},
+                          "title": {}}],
+        "valueAxes": [{"id": "ValueAxis-1", "name": "LeftAxis-1", "type": "value", "position": "left", "show": True,
+                       "style": {}, "scale": {"type": "linear", "mode": "normal"},
+                       "labels": {"show": True, "rotate": 0, "filter": False, "truncate": 100},
+                       "title": {"text": "Log lines"}}],
+        "seriesParams": [{"show": True, "type": "histogram", "mode": "stacked", "data": {"label": "Log lines", "id": "1"},
+                          "valueAxis": "ValueAxis-1", "drawLinesBetweenPoints": True, "lineWidth": 2,
+                          "showCircles": True}],
+        "thresholdLine": {"show": False, "value": 10, "width": 1, "style": "full", "color": "#E7664C"},
+    }
+    aggs = [count_metric(),
+            {"id": "2", "enabled": True, "type": "date_histogram", "schema": "segment", "params": {
+                "field": "timestamp", "interval": "auto", "useNormalizedOpenSearchInterval": True,
+                "scaleMetricValues": False, "drop_partials": False, "min_doc_count": 1, "extended_bounds": {}}},
+            terms("3", "group", "model_version", 10, "no version")]
+    return visualization("servelog-vis-volume-by-version", "Log volume by model version",
+                         {"type": "histogram", "params": params, "aggs": aggs},
+                         description="Log lines over time, one series per model version.")
 
 
 def errors_by_component() -> dict[str, Any]:
-    return visualization("servelog-vis-errors-by-component", "Errors by component and container", {
-        "type": "table", "params": {"perPage": 10, "showPartialRows": False, "showMetricsAtAllLevels": False},
-        "aggs": [
-            {"id": "1", "enabled": True, "type": "count", "schema": "metric", "params": {}},
-            {"id": "2", "enabled": True, "type": "terms", "schema": "bucket",
-             "params": {"field": "component", "size": 10, "order": "desc", "orderBy": "1"}},
-            {"id": "3", "enabled": True, "type": "terms", "schema": "bucket",
-             "params": {"field": "container_name", "size": 20, "order": "desc", "orderBy": "1"}},
-        ]}, query="level:error or level:critical")
+    params = {"perPage": 10, "showPartialRows": False, "showMetricsAtAllLevels": False, "showTotal": True,
+              "totalFunc": "sum", "percentageCol": ""}
+    aggs = [count_metric(), terms("2", "bucket", "component", 10, "unknown"),
+            terms("3", "bucket", "container_name", 20, "unknown")]
+    return visualization("servelog-vis-errors-by-component", "Errors by component and container",
+                         {"type": "table", "params": params, "aggs": aggs}, query=ERRORS_QUERY,
+                         description="Error lines and tracebacks, by component and container.")
 
 
 def controls() -> dict[str, Any]:
-    def control(control_id: str, field: str, label: str, index: int) -> dict[str, Any]:
-        return {"id": control_id, "fieldName": field, "label": label, "type": "list", "parent": "",
-                "options": {"type": "terms", "multiselect": True, "dynamicOptions": True, "size": 50, "order": "desc"},
-                "indexPatternRefName": f"control_{index}_index_pattern"}
-
+    fields = [("serving_name", "Serving"), ("model_name", "Model"), ("model_version", "Model version")]
+    controls_ = [{"id": str(i + 1), "fieldName": field, "label": label, "type": "list", "parent": "",
+                  "options": {"type": "terms", "multiselect": True, "dynamicOptions": True, "size": 50, "order": "desc"},
+                  "indexPatternRefName": f"control_{i}_index_pattern"} for i, (field, label) in enumerate(fields)]
     vis = visualization("servelog-vis-controls", "Pick a deployment", {
-        "type": "input_control_vis",
-        "params": {"controls": [control("1", "serving_name", "Serving", 0), control("2", "model_name", "Model", 1),
-                                control("3", "model_version", "Model version", 2)],
-                   "updateFiltersOnChange": True, "useTimeFilter": True, "pinFilters": False},
-        "aggs": []}, pattern=None)
-    vis["references"] = [{"name": f"control_{i}_index_pattern", "type": "index-pattern", "id": LOGS} for i in range(3)]
+        "type": "input_control_vis", "aggs": [],
+        "params": {"controls": controls_, "updateFiltersOnChange": True, "useTimeFilter": True, "pinFilters": False}},
+        pattern=None, description="Filters every panel to one serving, model and model version.")
+    vis["references"] = [{"name": f"control_{i}_index_pattern", "type": "index-pattern", "id": LOGS}
+                         for i in range(len(fields))]
     return vis
 
 
-def dashboard(panels: list[dict[str, Any]]) -> dict[str, Any]:
-    layout = [(0, 0, 48, 6), (0, 6, 24, 12), (24, 6, 24, 12), (0, 18, 48, 15), (0, 33, 48, 15)]
+def dashboard(panels: list[tuple[dict[str, Any], tuple[int, int, int, int]]]) -> dict[str, Any]:
     panels_json = []
     references = []
-    for i, (obj, (x, y, w, h)) in enumerate(zip(panels, layout, strict=True)):
+    for i, (obj, (x, y, w, h)) in enumerate(panels):
         panels_json.append({"panelIndex": str(i + 1), "gridData": {"x": x, "y": y, "w": w, "h": h, "i": str(i + 1)},
-                            "embeddableConfig": {}, "version": "2.19.0", "panelRefName": f"panel_{i}"})
+                            "embeddableConfig": {}, "version": "2.7.0", "panelRefName": f"panel_{i}"})
         references.append({"name": f"panel_{i}", "type": obj["type"], "id": obj["id"]})
+    source = {"query": {"language": "kuery", "query": ""}, "filter": []}
     return {"type": "dashboard", "id": "servelog-dashboard-model-deployment-logs", "attributes": {
-        "title": "Model deployment logs", "description": "Pick a serving, model and version; errors first.",
-        "panelsJSON": json.dumps(panels_json), "optionsJSON": json.dumps({"useMargins": True, "hidePanelTitles": False}),
-        "timeRestore": False, "version": 1,
-        "kibanaSavedObjectMeta": {"searchSourceJSON": json.dumps({"query": {"language": "kuery", "query": ""}, "filter": []})}},
+        "title": "Model deployment logs",
+        "description": "Pick a serving, model and version: volume by version, errors, deployment failures, all lines.",
+        "panelsJSON": _json(panels_json), "optionsJSON": _json({"useMargins": True, "hidePanelTitles": False}),
+        "timeRestore": False, "version": 1, "kibanaSavedObjectMeta": {"searchSourceJSON": _json(source)}},
         "references": references, "migrationVersion": {"dashboard": "7.9.3"}}
 
 
 def objects() -> list[dict[str, Any]]:
-    all_logs = search("servelog-search-all", "Serving logs: all", "")
-    errors = search("servelog-search-errors", "Serving logs: errors and tracebacks",
-                    "level:error or level:critical or line_count > 1 or message:Traceback")
-    searches = [
-        all_logs,
-        search("servelog-search-predictor", "Serving logs: predictor", "component:predictor"),
-        search("servelog-search-transformer", "Serving logs: transformer", "component:transformer"),
-        search("servelog-search-storage-initializer", "Serving logs: storage-initializer (model download)",
-               'container_name:"storage-initializer"'),
-        search("servelog-search-inference-logger", "Serving logs: inference logger",
-               'container_name:"agent" or container_name:"inference-logger"'),
-        errors,
-        search("servelog-search-by-model-version", "Serving logs: one model version (edit the filter)", "",
-               filters=[phrase_filter("model_version", "1")]),
-        search("servelog-search-deadletter", "Dead-lettered lines", "", pattern=DEADLETTER,
-               columns=["namespace", "pod_name", "container_name", "status", "error_type", "reason"]),
-        search("servelog-search-deployment-failures", "Deployment failures (OOMKilled, probes, image pulls, scheduling)",
-               "reason:(OOMKilled or Unhealthy or ProbeFailed or ImagePullBackOff or ErrImagePull or FailedScheduling "
-               "or Unschedulable or CrashLoopBackOff or BackOff or Error)", pattern=EVENTS,
-               columns=["serving_name", "model_version", "component", "container_name", "reason", "exit_code", "message"]),
-    ]
-    vis = [volume_by_version(), errors_by_component(), controls()]
     patterns = [index_pattern(LOGS, "serving-logs-*"), index_pattern(DEADLETTER, "serving-deadletter-*"),
                 index_pattern(EVENTS, "serving-events-*")]
-    board = dashboard([vis[2], vis[0], vis[1], errors, all_logs])
-    return [*patterns, *searches, *vis, board]
+    all_logs = search("servelog-search-all", "Serving logs: all", "",
+                      description="Every line of every model serving pod, newest first.")
+    errors = search("servelog-search-errors", "Serving logs: errors and tracebacks", ERRORS_QUERY,
+                    description="Lines at level error or critical, grouped tracebacks, and lines mentioning Traceback.")
+    failures = search(
+        "servelog-search-deployment-failures", "Deployment failures (OOMKilled, probes, image pulls, scheduling)",
+        "reason:(" + " or ".join(FAILURE_REASONS) + ") or type:Warning", pattern=EVENTS,
+        columns=["serving_name", "model_version", "component", "container_name", "reason", "exit_code", "message"],
+        description="Pod lifecycle events of model deployments that explain a failed or restarting deployment.")
+    searches = [
+        all_logs,
+        search("servelog-search-predictor", "Serving logs: predictor", "component:predictor",
+               description="The predictor (model server) containers."),
+        search("servelog-search-transformer", "Serving logs: transformer", "component:transformer",
+               description="The transformer (pre/post-processing) containers."),
+        search("servelog-search-storage-initializer", "Serving logs: storage-initializer (model download)",
+               'container_name:"storage-initializer"',
+               description="The init container that downloads the model: look here when a deployment never starts."),
+        search("servelog-search-inference-logger", "Serving logs: inference logger",
+               'container_name:("agent" or "inference-logger")',
+               description="The request/response logger sidecar (KServe agent, Hopsworks inference-logger)."),
+        errors,
+        search("servelog-search-by-model-version", "Serving logs: one model version (edit the filter)", "",
+               filters=[phrase_filter("model_version", "1", 0)],
+               description="Edit the model_version filter to the version you are looking for."),
+        search("servelog-search-deadletter", "Dead-lettered lines", "", pattern=DEADLETTER,
+               columns=["serving_name", "pod_name", "container_name", "status", "error_type", "reason"],
+               description="Lines OpenSearch refused (mapping conflicts, oversized documents), with the raw line."),
+        failures,
+    ]
+    vis = [controls(), volume_by_version(), errors_by_component()]
+    layout = [(vis[0], (0, 0, 48, 7)), (vis[1], (0, 7, 32, 14)), (vis[2], (32, 7, 16, 14)),
+              (errors, (0, 21, 48, 15)), (failures, (0, 36, 48, 12)), (all_logs, (0, 48, 48, 20))]
+    return [*patterns, *searches, *vis, dashboard(layout)]
 
 
 def render() -> str:

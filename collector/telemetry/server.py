@@ -17,6 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 Check = Callable[[], tuple[bool, str]]
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class TelemetryServer:
     """Serves metrics and health checks on ``host:port`` in a daemon thread."""
 
@@ -47,9 +51,7 @@ class TelemetryServer:
                 return  # probes every few seconds would drown the collector's own log
 
         # the pod IP may be IPv6 ($(POD_IP):9880 on a dual-stack or IPv6 cluster)
-        server_class = ThreadingHTTPServer
-        if ":" in host:
-            server_class = type("IPv6Server", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+        server_class: type[ThreadingHTTPServer] = _IPv6Server if ":" in host else ThreadingHTTPServer
         self._server = server_class((host, int(port)), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="telemetry", daemon=True)
