@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from tests.support.fake_kube import FakeKube
-from tests.support.fake_os import FakeOpenSearch
 from tests.support.logwriter import BASE_NS, ContainerLog, Ledger
+from tests.support.opensearch_server import FakeOpenSearch
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow

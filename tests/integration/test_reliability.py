@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.support.fake_os import FakeOpenSearch
 from tests.support.logwriter import ContainerLog, Ledger
+from tests.support.opensearch_server import FakeOpenSearch
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow

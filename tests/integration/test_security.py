@@ -14,8 +14,8 @@ import pytest
 from collector.errors import SinkUnavailable
 from collector.settings import OpenSearchSettings
 from collector.sinks.opensearch.client import OpenSearchClient
-from tests.support.fake_os import FakeOpenSearch
 from tests.support.logwriter import ContainerLog, Ledger
+from tests.support.opensearch_server import FakeOpenSearch
 from tests.support.tls import make_test_pki
 
 
