@@ -26,7 +26,7 @@ def make_metadata_provider(settings: Settings) -> MetadataProvider | None:
     if settings.metadata_file is not None:
         from collector.kube.static import StaticMetadataProvider  # noqa: PLC0415
 
-        return StaticMetadataProvider(settings.metadata_file)
+        return StaticMetadataProvider(settings.metadata_file, custom_fields=settings.kubernetes.custom_fields)
     enabled = settings.kubernetes.enabled
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     if enabled == "true" or (enabled == "auto" and (in_cluster or settings.kubernetes.kubeconfig)):

@@ -117,6 +117,15 @@ class KubernetesSettings(_Group):
     )
 
 
+    @model_validator(mode="after")
+    def _check(self) -> KubernetesSettings:
+        from collector.kube.presets import validate_custom_fields  # noqa: PLC0415 - keeps settings import-light
+
+        if problems := validate_custom_fields(self.custom_fields):
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class TelemetrySettings(_Group):
     """Logs, metrics and health endpoints."""
 

@@ -1,1 +1,5 @@
-"""Kubernetes awareness: the pod watch cache, enrichment presets, static metadata, and the client boundary."""
+"""Kubernetes awareness: enrichment presets, the node's pod watch cache, static pod metadata, and the client boundary.
+
+``presets`` (pure: pod JSON in, document fields out) and ``static`` import nothing heavy;
+``client`` is the only module importing the ``kubernetes`` package, and ``pods`` loads it lazily.
+"""

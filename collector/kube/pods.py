@@ -1,15 +1,33 @@
-"""The node-scoped pod watch: an in-memory cache of this node's pods, kept by list + watch.
+"""The node-scoped pod watch: an in-memory cache of this node's pods, kept current by list + watch.
 
-List once (``spec.nodeName=<node>``), then watch from the list's resourceVersion with bookmarks.
-``410 Gone`` means the resourceVersion expired: list again and reconcile (a pod missing from the new
-list was deleted meanwhile: it is marked deleted, not forgotten). A dropped or failed connection is
-resumed with exponential backoff and jitter. A deleted pod's metadata stays for
-``deleted_pod_ttl_seconds`` so the last lines of a just-deleted pod, and of its short-lived
-``storage-initializer``, are still enriched. Lookups are dictionary reads: never an API call per line.
+Why a watch and not a lookup per file: enrichment must never cost an API call per line (or per
+file, on a node starting hundreds of pods), and the API server must see one cheap long-lived
+request per node, not a storm. So the cache lists the pods of its node once
+(``fieldSelector=spec.nodeName=<node>``), then watches from the list's resourceVersion with
+bookmarks (which keep that version fresh on a quiet node):
+
+- ``ADDED`` / ``MODIFIED`` replace a pod's metadata; ``BOOKMARK`` only moves the resourceVersion.
+- ``DELETED`` marks the pod deleted but keeps its metadata for ``deleted_ttl`` seconds (clock
+  injected), then forgets it. The last lines of a pod are often read after the pod is gone, and a
+  KServe ``storage-initializer`` can finish and its pod be deleted within a second: those lines
+  must still be enriched.
+- ``410 Gone`` (the version expired while disconnected): list again and reconcile. A pod missing
+  from the new list was deleted in between: it is marked deleted (kept for the TTL), not dropped,
+  for the same reason.
+- A dropped connection or a failing API server: resume from the last resourceVersion after an
+  exponential backoff with jitter (bounded; a 429's ``Retry-After`` is honoured within the bound).
+- Pods carrying the exclude label (``servelog.io/exclude=true``) and the collector's own pod
+  (``POD_NAME``) are never cached: their lines are not collected.
+
+Lookups are dictionary reads under a lock. :meth:`wait_for` lets a reader of a brand-new pod's log
+wait a bounded time for the watch to deliver the pod. Metrics stay outside: ``on_event`` is called
+with ``LIST`` (the first list), ``RELIST``, each watch event type (``ADDED``, ``MODIFIED``,
+``DELETED``, ``BOOKMARK``), ``GONE`` (a 410) and ``FAILURE`` (an error before a backoff).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import threading
@@ -26,9 +44,20 @@ from collector.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+# A watch that ends cleanly sooner than this without delivering anything is treated like a failure
+# (backoff before the next one): a misbehaving proxy must not turn the loop into a busy spin.
+_MIN_USEFUL_WATCH_SECONDS = 1.0
+
+
+@dataclasses.dataclass(slots=True)
+class _Entry:
+    pod: dict[str, Any]
+    meta: PodMetadata
+    deleted_at: float | None = None
+
 
 class PodWatchCache:
-    """Implements :class:`collector.model.MetadataProvider` from a pod watch."""
+    """Implements :class:`collector.model.MetadataProvider` from a node-scoped pod watch."""
 
     name = "kubernetes"
 
@@ -45,7 +74,11 @@ class PodWatchCache:
         own_pod: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_event: Callable[[str], None] | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
     ) -> None:
+        """``client`` is a :class:`~collector.kube.client.KubeClient` (or anything with its
+        ``list_pods``/``watch_pods``); ``clock`` drives the deleted-pod TTL only."""
         self._client = client
         self._field_selector = f"spec.nodeName={node_name}" if node_name else ""
         self._label_selector = label_selector
@@ -53,144 +86,217 @@ class PodWatchCache:
         self._ttl = deleted_ttl
         self._watch_timeout = watch_timeout
         self._custom = dict(custom_fields or {})
-        self._own_pod = own_pod
+        self._own_pod = own_pod or None
         self._clock = clock
         self._on_event = on_event or (lambda _kind: None)
-        self._lock = threading.Condition()
-        self._pods: dict[str, dict[str, Any]] = {}
-        self._meta: dict[str, PodMetadata] = {}
-        self._deleted_at: dict[str, float] = {}
+        self._backoff_initial = backoff_initial
+        self._backoff_max = max(backoff_max, backoff_initial)
+        self._cond = threading.Condition()
+        self._entries: dict[str, _Entry] = {}
         self._resource_version = ""
         self._synced = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self.run, name="pod-watch", daemon=True)
+        self._stream: Any = None  # the watch being read, so stop() can abort it
+        self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PodWatchCache:
-        from collector.kube.client import KubeClient  # noqa: PLC0415
+    def from_settings(cls, settings: Settings, *, on_event: Callable[[str], None] | None = None) -> PodWatchCache:
+        from collector.kube.client import KubeClient  # noqa: PLC0415 - the kubernetes client is heavy
 
         k = settings.kubernetes
         return cls(KubeClient.from_settings(settings), node_name=settings.node_name, label_selector=k.label_selector,
                    exclude_label=k.exclude_label, deleted_ttl=k.deleted_pod_ttl_seconds,
                    watch_timeout=k.watch_timeout_seconds, custom_fields=k.custom_fields,
-                   own_pod=os.environ.get("POD_NAME"))
+                   own_pod=os.environ.get("POD_NAME"), on_event=on_event)
 
     # -- MetadataProvider ------------------------------------------------------------------------
     def lookup(self, pod_uid: str) -> PodMetadata | None:
-        with self._lock:
-            return self._meta.get(pod_uid)
+        with self._cond:
+            entry = self._entries.get(pod_uid)
+            if entry is None or self._expired(entry, self._clock()):
+                return None
+            return entry.meta
 
     def synced(self) -> bool:
         return self._synced
 
     def wait_for(self, pod_uid: str, timeout: float) -> PodMetadata | None:
-        """Block up to ``timeout`` seconds for a pod to appear (bounded: never forever)."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while pod_uid not in self._meta:
+        """The pod's metadata, waiting up to ``timeout`` seconds for the watch to deliver it."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            while True:
+                found = self.lookup(pod_uid)
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._lock.wait(remaining)
-            return self._meta[pod_uid]
+                if found is not None or remaining <= 0 or self._stop.is_set():
+                    return found
+                self._cond.wait(remaining)
 
+    # -- views for the API source and for health -------------------------------------------------
     def pods(self) -> list[dict[str, Any]]:
-        """The raw pods known now (deleted ones excluded), for the API source's targets."""
-        with self._lock:
-            return [pod for uid, pod in self._pods.items() if uid not in self._deleted_at]
+        """The raw pods that exist now (deleted ones left out), for the API source's targets."""
+        with self._cond:
+            return [entry.pod for entry in self._entries.values() if entry.deleted_at is None]
 
-    # -- state changes ---------------------------------------------------------------------------
-    def _excluded(self, pod: Mapping[str, Any]) -> bool:
-        name = (pod.get("metadata") or {}).get("name")
-        return is_excluded(pod, self._exclude_label) or (self._own_pod is not None and name == self._own_pod)
+    @property
+    def resource_version(self) -> str:
+        return self._resource_version
 
-    def _upsert(self, pod: dict[str, Any]) -> None:
-        uid = (pod.get("metadata") or {}).get("uid")
-        if not uid or self._excluded(pod):
-            return
-        self._pods[uid] = pod
-        self._meta[uid] = pod_metadata(pod, custom_fields=self._custom)
-        self._deleted_at.pop(uid, None)
-        self._lock.notify_all()
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._entries)
 
-    def _delete(self, uid: str) -> None:
-        if uid in self._meta and uid not in self._deleted_at:
-            self._deleted_at[uid] = self._clock()
-            old = self._meta[uid]
-            self._meta[uid] = PodMetadata(uid=old.uid, namespace=old.namespace, name=old.name, fields=old.fields,
-                                          containers=old.containers, init_containers=old.init_containers, deleted=True)
+    # -- state changes (public so tests and the loop share one path) ------------------------------
+    def relist(self) -> None:
+        """List the node's pods and make the cache match (pods gone meanwhile are marked deleted)."""
+        first = not self._synced
+        items, resource_version = self._client.list_pods(field_selector=self._field_selector,
+                                                         label_selector=self._label_selector)
+        now = self._clock()
+        with self._cond:
+            listed: set[str] = set()
+            for pod in items:
+                uid = _uid(pod)
+                if uid:
+                    listed.add(uid)
+                    self._upsert(uid, pod)
+            for uid, entry in self._entries.items():
+                if uid not in listed and entry.deleted_at is None:
+                    self._mark_deleted(entry, now)
+            self._resource_version = resource_version
+            self._synced = True
+            self._cond.notify_all()
+        self._on_event("LIST" if first else "RELIST")
+        log.info("pod_watch_listed", pods=len(listed), resource_version=resource_version)
+
+    def apply(self, kind: str, obj: dict[str, Any]) -> None:
+        """One watch event."""
+        uid = _uid(obj)
+        with self._cond:
+            version = (obj.get("metadata") or {}).get("resourceVersion")
+            if version:
+                self._resource_version = str(version)
+            if kind in ("ADDED", "MODIFIED") and uid:
+                self._upsert(uid, obj)
+            elif kind == "DELETED" and uid:
+                entry = self._entries.get(uid)
+                if entry is not None and entry.deleted_at is None:
+                    entry.pod = obj  # the final state, as the API server last saw it
+                    self._mark_deleted(entry, self._clock())
+            self._cond.notify_all()
+        self._on_event(kind)
 
     def expire(self) -> None:
         """Forget pods deleted longer ago than the TTL."""
         now = self._clock()
-        with self._lock:
-            for uid, when in list(self._deleted_at.items()):
-                if now - when >= self._ttl:
-                    del self._deleted_at[uid]
-                    self._meta.pop(uid, None)
-                    self._pods.pop(uid, None)
+        with self._cond:
+            for uid in [uid for uid, entry in self._entries.items() if self._expired(entry, now)]:
+                del self._entries[uid]
 
-    def relist(self) -> None:
-        items, resource_version = self._client.list_pods(field_selector=self._field_selector,
-                                                         label_selector=self._label_selector)
-        with self._lock:
-            listed = set()
-            for pod in items:
-                self._upsert(pod)
-                listed.add((pod.get("metadata") or {}).get("uid"))
-            for uid in list(self._meta):
-                if uid not in listed:
-                    self._delete(uid)  # deleted while we were not watching
-            self._resource_version = resource_version
-            self._synced = True
-            self._lock.notify_all()
-        self._on_event("LISTED")
+    def _expired(self, entry: _Entry, now: float) -> bool:
+        return entry.deleted_at is not None and now - entry.deleted_at >= self._ttl
 
-    def apply(self, kind: str, obj: dict[str, Any]) -> None:
-        """One watch event."""
-        meta = obj.get("metadata") or {}
-        with self._lock:
-            if meta.get("resourceVersion"):
-                self._resource_version = str(meta["resourceVersion"])
-            if kind in ("ADDED", "MODIFIED"):
-                self._upsert(obj)
-            elif kind == "DELETED" and meta.get("uid"):
-                self._delete(meta["uid"])
-        self._on_event(kind)
+    def _excluded(self, pod: Mapping[str, Any]) -> bool:
+        name = (pod.get("metadata") or {}).get("name")
+        return is_excluded(pod, self._exclude_label) or (self._own_pod is not None and name == self._own_pod)
+
+    def _upsert(self, uid: str, pod: dict[str, Any]) -> None:
+        if self._excluded(pod):
+            self._entries.pop(uid, None)  # a pod may opt out later: forget it
+            return
+        self._entries[uid] = _Entry(pod=pod, meta=pod_metadata(pod, custom_fields=self._custom))
+
+    def _mark_deleted(self, entry: _Entry, now: float) -> None:
+        entry.deleted_at = now
+        entry.meta = dataclasses.replace(entry.meta, deleted=True)
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, iterations: int | None = None) -> None:
-        """List, then watch, until stopped (``iterations`` bounds the watch requests, for tests)."""
-        backoff = 0.5
-        done = 0
+        """List, then watch, until stopped. ``iterations`` bounds the attempts (one list and/or one
+        watch request, or one failure and its backoff), so tests can run the loop inline."""
+        backoff = self._backoff_initial
         need_list = not self._synced
+        done = 0
         while not self._stop.is_set() and (iterations is None or done < iterations):
             done += 1
+            started, delivered = time.monotonic(), 0
             try:
                 if need_list:
                     self.relist()
                     need_list = False
-                for kind, obj in self._client.watch_pods(
-                        resource_version=self._resource_version, field_selector=self._field_selector,
-                        label_selector=self._label_selector, timeout_seconds=self._watch_timeout):
-                    self.apply(kind, obj)
-                    self.expire()
-                    if self._stop.is_set():
-                        return
-                backoff = 0.5  # the server ended the watch (timeout): resume from the last version
+                delivered = self._watch_once()
             except KubeGone:
-                log.info("pod_watch_expired", action="relist")
+                log.info("pod_watch_expired", resource_version=self._resource_version, action="relist")
+                self._on_event("GONE")
                 need_list = True
+                continue  # relisting is the remedy: no backoff
             except KubeError as exc:
-                log.warning("pod_watch_failed", error=str(exc), retry_in=round(backoff, 2))
-                if self._stop.wait(backoff * random.uniform(0.5, 1.5)):
-                    return
-                backoff = min(backoff * 2, 30.0)
-            self.expire()
+                if self._stop.is_set():
+                    break
+                self._on_event("FAILURE")
+                delay = _jittered(backoff, getattr(exc, "retry_after", None), self._backoff_max)
+                log.warning("pod_watch_failed", error=str(exc), synced=self._synced, retry_in=round(delay, 3))
+                backoff = min(backoff * 2, self._backoff_max)
+                self._stop.wait(delay)
+                continue
+            finally:
+                self.expire()
+            if delivered or time.monotonic() - started >= _MIN_USEFUL_WATCH_SECONDS:
+                backoff = self._backoff_initial  # the server ended the watch (its timeout): resume at once
+            else:
+                self._stop.wait(_jittered(backoff, None, self._backoff_max))
+                backoff = min(backoff * 2, self._backoff_max)
+
+    def _watch_once(self) -> int:
+        """One watch request from the current resourceVersion; the number of events it delivered."""
+        stream = self._client.watch_pods(resource_version=self._resource_version,
+                                         field_selector=self._field_selector,
+                                         label_selector=self._label_selector, timeout_seconds=self._watch_timeout)
+        delivered = 0
+        with self._cond:
+            self._stream = stream
+        try:
+            if self._stop.is_set():
+                return 0
+            for kind, obj in stream:
+                self.apply(kind, obj)
+                delivered += 1
+                if self._stop.is_set():
+                    break
+        finally:
+            with self._cond:
+                self._stream = None
+            close = getattr(stream, "close", None)
+            if callable(close):
+                close()
+        return delivered
 
     def start(self) -> PodWatchCache:
-        self._thread.start()
+        """Run the loop in a daemon thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.run, name="pod-watch", daemon=True)
+            self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop: abort the watch being read and wait (bounded) for the thread."""
         self._stop.set()
+        with self._cond:
+            stream = self._stream
+            self._cond.notify_all()  # waiters in wait_for give up
+        close = getattr(stream, "close", None)
+        if callable(close):
+            close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+
+def _uid(pod: Mapping[str, Any]) -> str:
+    return str((pod.get("metadata") or {}).get("uid") or "")
+
+
+def _jittered(backoff: float, retry_after: float | None, ceiling: float) -> float:
+    """The next pause: the backoff with jitter (50-100 %), at least the server's Retry-After, bounded."""
+    delay = backoff * random.uniform(0.5, 1.0)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, ceiling)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.fake_kube import FakeKube
+from tests.support.kube_server import KubeApiServer as FakeKube
 from tests.support.logwriter import BASE_NS, ContainerLog, Ledger
 from tests.support.opensearch_server import FakeOpenSearch
 from tests.support.wait import wait_until

@@ -95,6 +95,14 @@ class _Streamer:
         self.thread = threading.Thread(target=self.run, name=f"pods-log:{target.key}", daemon=True)
         self.lines = 0
         self.documents = 0
+        self._stream: Any = None
+
+    def abort(self) -> None:
+        """End a follow blocked waiting for data (shutdown)."""
+        stream = self._stream
+        close = getattr(stream, "close", None)
+        if callable(close):
+            close()
 
     def _assembler(self, fields: Mapping[str, Any]) -> LineAssembler:
         return LineAssembler(
@@ -123,19 +131,28 @@ class _Streamer:
             try:
                 stream = src.client.stream_pod_log(
                     target.namespace, target.pod_name, container=target.container,
-                    follow=not target.finished and not src.once, timestamps=True, since_time=since_time_for(self.last_position),
+                    follow=not target.finished and not src.once, timestamps=True,
+                    since_time=since_time_for(self.last_position),
                     previous=target.previous, request_timeout=src.settings.kubernetes.log_request_timeout_seconds,
                 )
-                for lines in split_lines(stream):
-                    if not seen_resume_point and expected is not None:
-                        seen_resume_point = self._covers(lines, expected)
-                    assembler.feed_lines(lines, start_offset=0)
-                    self.lines += len(lines)
-                    src.metrics.lines_read.inc(len(lines))
-                    if src.stop.is_set() or time.monotonic() - started > src.settings.kubernetes.log_stream_lifetime_seconds:
-                        break  # periodic reconnect: long-lived follows stall or end silently
-                else:
-                    ended_cleanly = True
+                self._stream = stream
+                try:
+                    for lines in split_lines(stream):
+                        if not seen_resume_point and expected is not None:
+                            seen_resume_point = self._covers(lines, expected)
+                        assembler.feed_lines(lines, start_offset=0)
+                        self.lines += len(lines)
+                        src.metrics.lines_read.inc(len(lines))
+                        lifetime = src.settings.kubernetes.log_stream_lifetime_seconds
+                        if src.stop.is_set() or time.monotonic() - started > lifetime:
+                            break  # periodic reconnect: long-lived follows stall or end silently
+                    else:
+                        ended_cleanly = not src.stop.is_set()
+                finally:
+                    close = getattr(stream, "close", None)
+                    if callable(close):
+                        close()  # release the connection at once, also on the early break
+                    self._stream = None
                 backoff = 0.5
             except KubeRejected as exc:
                 if exc.status in (400, 404):
@@ -260,6 +277,8 @@ class ApiSource:
                 break
             stop.wait(min(interval, 0.2))
         self.stop.set()
+        for streamer in self._streamers.values():
+            streamer.abort()
         for streamer in self._streamers.values():
             streamer.thread.join(timeout=self.settings.kubernetes.log_request_timeout_seconds)
         with self.lock:
