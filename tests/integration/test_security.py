@@ -78,3 +78,22 @@ def test_a_rotated_password_file_is_picked_up_without_restart(tmp_path: Path) ->
         assert proc.returncode == 0
         assert ledger.compare(fos.all_sources("serving-logs-*")).exactly_once
         assert b"old-password" not in out + err and b"new-password" not in out + err
+
+
+@pytest.mark.parametrize("service", ["es", "aoss"])
+def test_aws_sigv4_signs_every_request(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("boto3", reason="SigV4 needs the optional 'aws' extra (boto3)")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSERVELOGTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret-key")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with FakeOpenSearch() as fos:
+        client = OpenSearchClient(OpenSearchSettings(url=fos.url, aws_region="eu-west-1", aws_service=service))
+        assert client.info()["version"]["distribution"] == "opensearch"
+        client.bulk(b'{"create":{"_index":"serving-logs-a-2026.11.24","_id":"x"}}\n{"message":"m"}\n')
+    for request in fos.requests:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDSERVELOGTEST/")
+        assert f"/eu-west-1/{service}/aws4_request" in headers["authorization"]
+        assert "x-amz-date" in headers
+        assert "not-a-real-secret-key" not in str(headers)
