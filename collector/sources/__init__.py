@@ -1,1 +1,14 @@
-"""Sources: where lines come from (kubelet log files, or the Kubernetes API)."""
+"""Sources: where lines come from (kubelet files, or the Kubernetes API)."""
+
+from __future__ import annotations
+
+from collector.settings import Settings
+from collector.transforms.assembler import AssemblerOptions
+
+
+def assembler_options(settings: Settings) -> AssemblerOptions:
+    """The line assembler's options, the same for every source."""
+    return AssemblerOptions(
+        index_template=settings.opensearch.index, max_line_bytes=settings.pipeline.max_line_bytes,
+        multiline=settings.pipeline.multiline, multiline_max_lines=settings.pipeline.multiline_max_lines,
+    )

@@ -27,10 +27,11 @@ from collector.model import MetadataProvider
 from collector.pipeline.batcher import Batcher
 from collector.pipeline.checkpoints import AckTracker, CheckpointStore
 from collector.settings import Settings
+from collector.sources import assembler_options
 from collector.sources.files.paths import PodDir, parse_log_file_name, parse_pod_dir
 from collector.sources.files.tailer import StreamTailer
 from collector.telemetry.metrics import Metrics
-from collector.transforms.assembler import AssemblerOptions, LineAssembler
+from collector.transforms.assembler import LineAssembler
 from collector.transforms.enrich import merge_pod_fields, path_fields
 
 log = structlog.get_logger(__name__)
@@ -73,12 +74,7 @@ class FilesSource:
         self._metrics = metrics
         self._metadata = metadata
         self._clock = clock
-        self._options = AssemblerOptions(
-            index_template=settings.opensearch.index,
-            max_line_bytes=self._pipeline.max_line_bytes,
-            multiline=self._pipeline.multiline,
-            multiline_max_lines=self._pipeline.multiline_max_lines,
-        )
+        self._options = assembler_options(settings)
         self._streams: dict[str, _Stream] = {}
         self._finished: set[str] = set()
         self._last_scan = -1e18

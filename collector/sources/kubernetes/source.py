@@ -30,9 +30,10 @@ from collector.model import MetadataProvider
 from collector.pipeline.batcher import Batcher
 from collector.pipeline.checkpoints import CheckpointStore
 from collector.settings import Settings
+from collector.sources import assembler_options
 from collector.sources.kubernetes.targets import LogTarget, desired_targets, reconcile
 from collector.telemetry.metrics import Metrics
-from collector.transforms.assembler import AssemblerOptions, LineAssembler, Position
+from collector.transforms.assembler import LineAssembler, Position
 from collector.transforms.enrich import merge_pod_fields, path_fields
 
 log = structlog.get_logger(__name__)
@@ -214,10 +215,7 @@ class ApiSource:
         self.clock = clock
         self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.options = AssemblerOptions(
-            index_template=settings.opensearch.index, max_line_bytes=settings.pipeline.max_line_bytes,
-            multiline=settings.pipeline.multiline, multiline_max_lines=settings.pipeline.multiline_max_lines,
-        )
+        self.options = assembler_options(settings)
         self._streamers: dict[str, _Streamer] = {}
         self._completed: set[str] = set()
         self._done_streamers: list[_Streamer] = []
@@ -268,6 +266,12 @@ class ApiSource:
     def run(self, stop: threading.Event, *, once: bool) -> None:
         self.once = once
         interval = self.settings.pipeline.scan_interval_seconds
+        # Targets come from the pod watch: wait (bounded) for its first list, or a --once run
+        # would find no pods and end before it started.
+        synced = getattr(self.pod_lister, "synced", None)
+        deadline = time.monotonic() + max(self.settings.kubernetes.metadata_wait_seconds, 30.0)
+        while callable(synced) and not synced() and not stop.is_set() and time.monotonic() < deadline:
+            stop.wait(0.05)
         while not stop.is_set():
             self.heartbeat = self.clock()
             self.sync()
