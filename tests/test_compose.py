@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from collector.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -45,10 +46,7 @@ def split_command(argv: list[str]) -> tuple[str, dict[str, str | None]]:
 
 
 def real_subparsers() -> dict[str, argparse.ArgumentParser]:
-    cli = pytest.importorskip("collector.cli", reason="collector.cli is not available")
-    if not hasattr(cli, "build_parser"):
-        pytest.skip("collector.cli exposes no build_parser(): only the KNOWN_FLAGS check applies")
-    parser = cli.build_parser()
+    parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return dict(sub.choices)
 
@@ -109,8 +107,7 @@ def test_known_flags_exist_in_the_real_cli_and_the_commands_parse() -> None:
         for flag, takes_value in flags.items():
             assert flag in real, f"servelog {subcommand} has no {flag}: update KNOWN_FLAGS or the compose file"
             assert real[flag] == takes_value, f"servelog {subcommand} {flag}: takes a value? {real[flag]}"
-    cli = pytest.importorskip("collector.cli")
-    parser = cli.build_parser()
+    parser = build_parser()
     for name in OURS:
         args = parser.parse_args(SERVICES[name]["command"])
         assert args.command == SERVICES[name]["command"][0]

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
+from collector.cli import build_parser
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 API_MODE_OVERLAY = ROOT / "examples" / "api-mode"
@@ -302,10 +304,7 @@ def test_image_tag_is_the_package_version(base: list[Manifest]) -> None:
 
 
 def test_manifest_commands_parse_with_the_cli(base: list[Manifest]) -> None:
-    cli = pytest.importorskip("collector.cli", reason="the CLI module is not available")
-    if not hasattr(cli, "build_parser"):
-        pytest.skip("collector.cli has no build_parser()")
-    parser = cli.build_parser()
+    parser = build_parser()
     for kind in ("DaemonSet", "Job"):
         (container,) = pod_spec(base, kind)["containers"]
         parser.parse_args(container["args"])
