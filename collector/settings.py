@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from collector.errors import ConfigError
 from collector.model import DEFAULT_DEADLETTER_INDEX, DEFAULT_LOG_INDEX
@@ -134,12 +133,12 @@ class TelemetrySettings(_Group):
     progress: Literal["auto", "always", "never"] = Field("auto", description="Progress display on --once runs.")
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """All of servelog's settings."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SERVELOG_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    # Sources (file, SERVELOG_* environment, flags) are merged by load_settings, in one
+    # explicit order; the model only validates.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     log_root: Path = Field(Path("/var/log/pods"), description="Kubelet pod log directory.")
     state_dir: Path = Field(Path("/var/lib/servelog"), description="Checkpoints and dead-letter files live here.")
@@ -155,18 +154,6 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)  # type: ignore[arg-type]
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)  # type: ignore[arg-type]
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)  # type: ignore[arg-type]
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # init (flags) beat env, env beats the YAML file (passed as defaults by load_settings)
-        return init_settings, env_settings
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +212,6 @@ def load_settings(
     data = _deep_merge(data, _env_overrides(environ))
     data = _deep_merge(data, overrides or {})
     try:
-        # Environment handled above so that precedence is explicit; pydantic only validates.
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():

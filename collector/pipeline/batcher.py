@@ -59,7 +59,6 @@ class Batcher:
         self._size = 0
         self._positions: dict[str, Position] = {}
         self._opened = clock()
-        self.batches = 0
         self.blocked_seconds = 0.0
 
     def add(self, stream_key: str, piece: bytes, position: Position) -> None:
@@ -72,19 +71,10 @@ class Batcher:
         self._size += len(piece)
         self._positions[stream_key] = position
 
-    def advance(self, stream_key: str, position: Position) -> None:
-        """A position change with no document (e.g. moved on to the next rotated file)."""
-        if not self._pieces and not self._positions:
-            self._opened = self._clock()
-        self._positions[stream_key] = position
-
     def tick(self) -> None:
         """Close the open batch if it is old enough."""
         if (self._pieces or self._positions) and self._clock() - self._opened >= self._max_age:
             self.flush()
-
-    def pending_docs(self) -> int:
-        return len(self._pieces)
 
     def flush(self) -> None:
         """Close the open batch and queue it (blocks while the queue is full)."""
@@ -93,7 +83,6 @@ class Batcher:
         ticket = self._acks.register(self._positions)
         batch = Batch(ticket=ticket, pieces=self._pieces, size=self._size, positions=self._positions)
         self._pieces, self._size, self._positions = [], 0, {}
-        self.batches += 1
         started = time.monotonic()
         while True:
             try:

@@ -106,7 +106,3 @@ class DeadLetter:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-
-    @property
-    def file_path(self) -> Path:
-        return self._directory / "deadletter.ndjson"

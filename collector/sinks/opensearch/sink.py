@@ -44,7 +44,6 @@ class DeliveryReport:
     created: int = 0
     present: int = 0
     dead_lettered: int = 0
-    retried: int = 0
 
 
 class OpenSearchSink:
@@ -115,13 +114,11 @@ class OpenSearchSink:
         except SinkUnavailable:
             self._metrics.bulk_requests.labels("unavailable").inc()
             self._metrics.documents_retried.inc(len(pending))
-            report.retried += len(pending)
             raise
         except SinkRejected as exc:
             if exc.status == 429:
                 self._metrics.bulk_requests.labels("unavailable").inc()
                 self._metrics.documents_retried.inc(len(pending))
-                report.retried += len(pending)
                 raise SinkUnavailable(str(exc)) from exc
             self._metrics.bulk_requests.labels("too_large" if exc.status == 413 else "rejected").inc()
             self._split_or_deadletter([pieces[i] for i in pending], exc, report)
@@ -139,7 +136,6 @@ class OpenSearchSink:
             self._dead_letter(entries, report)
         if verdict.retry:
             self._metrics.documents_retried.inc(len(verdict.retry))
-            report.retried += len(verdict.retry)
         return [pending[i] for i in verdict.retry]
 
     def _split_or_deadletter(self, pieces: list[bytes], exc: SinkRejected, report: DeliveryReport) -> None:

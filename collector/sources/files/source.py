@@ -141,7 +141,7 @@ class FilesSource:
                 self._finished.discard(key)
 
     # -- metadata ------------------------------------------------------------------------------
-    def _try_start(self, stream: _Stream, now: float, *, once: bool) -> None:
+    def _try_start(self, stream: _Stream, now: float) -> None:
         """Start tailing once metadata is known, or once waiting any longer is not allowed."""
         pod = self._metadata.lookup(stream.pod.pod_uid) if self._metadata is not None else None
         waited = now - stream.first_seen
@@ -198,7 +198,7 @@ class FilesSource:
         budget = self._pipeline.read_chunk_bytes
         for stream in list(self._streams.values()):
             if stream.tailer is None:
-                self._try_start(stream, now, once=once)
+                self._try_start(stream, now)
                 if stream.tailer is None:
                     continue
             tailer = stream.tailer

@@ -34,6 +34,7 @@ from collector.sources import assembler_options
 from collector.sources.kubernetes.targets import LogTarget, desired_targets, reconcile
 from collector.telemetry.metrics import Metrics
 from collector.transforms.assembler import LineAssembler, Position
+from collector.transforms.cri import parse_kubelet_api
 from collector.transforms.enrich import merge_pod_fields, path_fields
 
 log = structlog.get_logger(__name__)
@@ -181,8 +182,6 @@ class _Streamer:
     @staticmethod
     def _covers(lines: list[bytes], expected: tuple[int, int]) -> bool:
         """Whether this chunk reaches the resume point's timestamp (lines at or after it)."""
-        from collector.transforms.cri import parse_kubelet_api  # noqa: PLC0415
-
         for raw in lines:
             record = parse_kubelet_api(raw)
             if record is not None and record.ts_ns >= expected[0]:
