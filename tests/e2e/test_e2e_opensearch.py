@@ -19,6 +19,7 @@ import pytest
 from collector.cli import main
 from collector.settings import OpenSearchSettings
 from collector.sinks.opensearch.client import OpenSearchClient
+from tests.e2e.conftest import Cluster
 from tests.support.logwriter import ContainerLog, Ledger
 
 pytestmark = pytest.mark.e2e
@@ -33,12 +34,8 @@ def run_once(tmp_path: Path, url: str) -> dict[str, Any]:
     return json.loads(line)["summary"]
 
 
-def test_setup_index_and_read_back(e2e_cluster: dict[str, str], tmp_path: Path) -> None:
-    url, dashboards = e2e_cluster["opensearch"], e2e_cluster["dashboards"]
-    args = ["setup", "--opensearch-url", url, "--replicas", "0"]
-    args += ["--dashboards-url", dashboards] if dashboards else ["--skip-dashboards"]
-    assert main(args) == 0
-    assert main(args) == 0, "idempotent"
+def test_setup_index_and_read_back(opensearch: Cluster, tmp_path: Path) -> None:
+    url, dashboards = opensearch.url, opensearch.dashboards
 
     ledger = Ledger()
     namespace = f"e2e-{os.getpid()}"
