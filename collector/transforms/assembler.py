@@ -126,6 +126,7 @@ class LineAssembler(StreamCursor):
         partials = self._partials
         counts = self._counts
         held = self._held_lines
+        group = self._group
         for raw in lines:
             before = offset
             offset += len(raw) + 1
@@ -151,7 +152,7 @@ class LineAssembler(StreamCursor):
                 self._offset = offset
                 self._malformed(raw, before, self._run_ts, None)
                 continue
-            if self._group.lines and key != _key(self._group.lines[0].stream):
+            if group.lines and key != _key(group.lines[0].stream):
                 # a record of the other stream ends an open traceback here, before it: a resume
                 # point taken now can never fall before one of the group's own lines
                 self._close_group(before=self._mark(before, key))
@@ -241,13 +242,16 @@ class LineAssembler(StreamCursor):
         """
         if self._held_lines:
             return self._held.position  # nothing else can be open before a stream's first record
+        group_mark = self._group.mark
+        if not self._partials and group_mark is None and before is None:  # nothing open: the common case
+            if not self._skip_left and not self._skip_inline:
+                return Position(self._file_id, self._offset, self._run_ts, self._run_count, self._run_back)
+            return self._here()
         marks = [p.mark for p in self._partials.values()]
-        if self._group.mark is not None:
-            marks.append(self._group.mark)
+        if group_mark is not None:
+            marks.append(group_mark)
         if before is not None:
             marks.append(before)
-        if not marks:
-            return self._here()
         return earliest(marks, self._counts)
 
     # -- internals ---------------------------------------------------------------------------

@@ -160,7 +160,8 @@ def parse_cri(line: bytes) -> Record | None:
     if parsed is None:
         return None
     # only the first tag counts: "P" and "P:..." are chunks, every other tag a full line
-    return Record(parsed[0], parsed[1], stream, tag == b"P" or tag[:2] == b"P:", content)
+    partial = tag != b"F" and (tag == b"P" or tag[:2] == b"P:")
+    return Record(parsed[0], parsed[1], stream, partial, content)
 
 
 def parse_docker_json(line: bytes) -> Record | None:
