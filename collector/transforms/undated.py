@@ -9,8 +9,8 @@ function of the stream's content:
    of that first record, numbered before it. Such lines are held here, with the resume point
    before the first of them, until the record comes; a replay from any point holds them again;
 3. a stream with no record at all has no time of its own: when it is flushed for good (the
-   container is gone, a ``--once`` run ends on a finished file) or more than ``HOLD_MAX_LINES``
-   lines or ``max_line_bytes`` bytes wait, they are dated at the epoch (index ``...-1970.01.01``)
+   container is gone, a ``--once`` run ends on a finished file) or once ``HOLD_MAX_LINES`` lines,
+   or more than ``max_line_bytes`` bytes, wait, they are dated at the epoch (index ``...-1970.01.01``)
    and counted (``servelog_parse_errors_total{reason="undated"}``); later lines follow rule 1.
    An idle flush never dates held lines: their date does not depend on when the stream was idle.
 
@@ -54,7 +54,7 @@ class HeldLines:
             self.position = here
         self.lines.append(HeldLine(file_id, before, end, raw, flags))
         self._bytes += len(raw)
-        return len(self.lines) >= HOLD_MAX_LINES or self._bytes >= self._max_bytes
+        return len(self.lines) >= HOLD_MAX_LINES or self._bytes > self._max_bytes
 
     def take(self) -> list[HeldLine]:
         """The held lines, in order; none are held any more."""

@@ -111,6 +111,27 @@ def test_a_message_never_outgrows_the_limit_even_after_replacing_invalid_bytes()
     assert source["truncated"] is True and source["original_bytes"] == 10
 
 
+def test_a_line_too_long_to_read_whole_counts_its_content_and_is_cut_on_a_character() -> None:
+    docs: list[tuple[dict[str, Any], Position]] = []
+    assembler = LineAssembler(
+        options=AssemblerOptions(index_template="serving-logs-{namespace}-{date}", max_line_bytes=16),
+        pod_uid="uid-1", container="kserve-container", restart_count=0, fields=FIELDS,
+        emit=lambda piece, position: docs.append((orjson.loads(piece.split(b"\n")[1]), position)),
+    )
+    assembler.switch_file("file-1", 0)
+    garbage = b"no record " * 10
+    assembler.feed_overlong(garbage[:40], start_offset=0, end_offset=len(garbage) + 1)  # waits for a timestamp
+    prefix = b"2026-11-24T09:00:00.1Z stdout F "
+    content = ("\u00e9" * 20).encode()
+    start = len(garbage) + 1
+    assembler.feed_overlong((prefix + content)[:50], start_offset=start, end_offset=start + len(prefix) + len(content) + 1)
+    first, second = docs[0][0], docs[1][0]
+    assert (first["timestamp"], first["parse_error"], first["original_bytes"]) == (
+        "2026-11-24T09:00:00.100000000Z", "malformed_cri", len(garbage))
+    assert (second["message"], second["original_bytes"], second["truncated"]) == ("\u00e9" * 8, len(content), True)
+    assert "parse_error" not in second
+
+
 def test_invalid_utf8_and_nul_bytes_are_kept_and_marked() -> None:
     docs = run([b"2026-11-24T09:00:00.1Z stdout F bad \xff\xfe byte \x00 nul"])
     assert docs[0][1]["message"] == "bad \ufffd\ufffd byte \x00 nul"
@@ -167,6 +188,13 @@ def test_too_many_lines_without_a_timestamp_are_dated_as_a_stream_without_one() 
         first = offsets.index(position.offset)
         assert [d[0]["_id"] for d in run(lines[first:], start=position, offset=position.offset)] == \
             [d[0]["_id"] for d in docs[crash_after + 1:]]
+
+
+def test_more_than_max_line_bytes_without_a_timestamp_is_dated_as_a_stream_without_one() -> None:
+    docs = run([b"ten bytes!", b"ten bytes!", b"2026-11-24T09:00:00.5Z stdout F late"], max_line_bytes=16)
+    assert [d[1]["timestamp"][:4] for d in docs] == ["1970", "1970", "2026"]
+    docs = run([b"ten bytes!", b"2026-11-24T09:00:00.5Z stdout F in time"], max_line_bytes=16)
+    assert [d[1]["timestamp"][:4] for d in docs] == ["2026", "2026"]
 
 
 def test_garbage_between_records_takes_the_timestamp_before_it() -> None:
