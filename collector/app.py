@@ -43,6 +43,7 @@ from collector.pipeline.batcher import Batch, Batcher, Stopped
 from collector.pipeline.checkpoints import AckTracker, CheckpointStore
 from collector.settings import Settings
 from collector.sinks.opensearch.sink import Abandoned, DeliveryReport, GaveUp
+from collector.sinks.stdout import OutputClosed
 from collector.sources.files.source import FilesSource
 from collector.telemetry.health import DestinationHealth
 from collector.telemetry.metrics import Metrics
@@ -87,6 +88,7 @@ class Summary:
     unacknowledged_batches: int = 0  # batches read but not acknowledged when the run ended
     gave_up: str | None = None  # --once: why delivery stopped making progress
     failed: str | None = None  # an unexpected failure
+    output_closed: bool = False  # --output stdout: the reader of stdout went away (| head)
 
     @property
     def delivered_everything(self) -> bool:
@@ -208,6 +210,11 @@ class App:
                 with self._summary_lock:
                     self.summary.abandoned_batches += 1
                 continue  # keep draining the queue so the reader never blocks on a dead sender
+            except OutputClosed:
+                self.summary.output_closed = True  # a dry run piped into `head`: stop quietly
+                self.stop.set()
+                self.abort.set()
+                continue
             except Exception as exc:
                 log.exception("sender_failed")
                 with self._summary_lock:

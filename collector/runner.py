@@ -98,6 +98,8 @@ def run_collector(settings: Settings) -> int:
         stop = getattr(metadata, "stop", None)
         if callable(stop):
             stop()
+    if summary.output_closed:
+        raise BrokenPipeError("the reader of stdout went away")  # cli.main ends quietly, as `| head` expects
     status = exit_status(summary)
     reason = failure_message(summary)
     if reason is not None:

@@ -2,6 +2,9 @@
 
 Each line is ``{"index": ..., "id": ..., "source": {...}}``: the exact target index, ``_id`` and
 document the OpenSearch sink would send, so the output doubles as a golden file for tests.
+
+When the reader of stdout goes away (``servelog run --output stdout | head``) the sink raises
+:class:`OutputClosed`: the run stops reading and ends quietly, as other command-line tools do.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from typing import BinaryIO
 import orjson
 
 from collector.sinks.opensearch.sink import DeliveryReport
+
+
+class OutputClosed(Exception):
+    """The stream the dry run prints to was closed by its reader."""
 
 
 class StdoutSink:
@@ -31,6 +38,9 @@ class StdoutSink:
                 + b',"source":' + source_line.rstrip(b"\n") + b"}\n"
             )
         with self._lock:
-            self._stream.write(b"".join(out))
-            self._stream.flush()
+            try:
+                self._stream.write(b"".join(out))
+                self._stream.flush()
+            except BrokenPipeError as exc:
+                raise OutputClosed("the reader of stdout went away") from exc
         return DeliveryReport(created=len(pieces))

@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from collector.cli import main
+from tests.support.logwriter import ContainerLog, Ledger
 from tests.support.opensearch_server import FakeOpenSearch
 from tests.support.wait import wait_until
 
@@ -182,4 +183,22 @@ def test_logs_into_a_closed_pipe_end_quietly(opensearch: FakeOpenSearch) -> None
     status = proc.wait(timeout=TIMEOUT)
     assert b"line 0 " in first
     assert err == b"", err.decode()
+    assert status == 128 + signal.SIGPIPE, "the status of a command stopped by a closed pipe"
+
+
+def test_a_dry_run_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    ledger = Ledger()
+    log = ContainerLog(tmp_path / "pods", namespace="team-a", pod="iris-predictor-00001-deployment-7d9f8c6b5-x2x9p",
+                       uid="0f1e2d3c-1111-2222-3333-444455556666", container="kserve-container", ledger=ledger)
+    log.write_many([f"line {i} " + "x" * 200 for i in range(20000)])
+    proc = subprocess.Popen([sys.executable, "-m", "collector", "run", "--once", "--output", "stdout",
+                             "--log-root", str(tmp_path / "pods"), "--state-dir", str(tmp_path / "state")],
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does
+    err = proc.stderr.read()
+    status = proc.wait(timeout=TIMEOUT)
+    assert b'"line 0 ' in first
+    assert b"sender_failed" not in err and b"Traceback" not in err, err.decode()
     assert status == 128 + signal.SIGPIPE, "the status of a command stopped by a closed pipe"
