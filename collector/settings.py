@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from collector.errors import ConfigError
 from collector.model import DEFAULT_DEADLETTER_INDEX, DEFAULT_LOG_INDEX
+from collector.sources.history.settings import HistorySettings
 
 MiB = 1024 * 1024
 
@@ -154,6 +155,7 @@ class Settings(BaseModel):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)  # type: ignore[arg-type]
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)  # type: ignore[arg-type]
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)  # type: ignore[arg-type]
+    history: HistorySettings = Field(default_factory=HistorySettings)  # type: ignore[arg-type]
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
