@@ -31,7 +31,7 @@ the way the API server answers it:
 
 Test controls: :meth:`add_pod`, :meth:`update_pod`, :meth:`delete_pod`, :meth:`add_event`,
 :meth:`repeat_event` (count or series growth), :meth:`delete_event`, :meth:`add_isvc`,
-:meth:`update_isvc`, :meth:`delete_isvc`, :meth:`install_kserve`, :meth:`compact`, :meth:`drop_watches`,
+:meth:`update_isvc`, :meth:`delete_isvc`, :meth:`install_kserve`, :meth:`touch`, :meth:`compact`, :meth:`drop_watches`,
 :meth:`stall_watches`, :meth:`send_bookmark`, :meth:`append_log`, :meth:`terminate_container`, :meth:`restart_container`,
 :meth:`drop_log_streams`, :meth:`fail_next` (e.g. 429 with ``Retry-After``, 500), :meth:`set_delay`.
 ``requests`` records every request line. Binds 127.0.0.1 on port 0; :meth:`close` cuts every
@@ -512,6 +512,11 @@ class KubeApiServer:
             return self._record("inferenceservices", "DELETED", copy.deepcopy(old), old)
 
     # -- faults ------------------------------------------------------------------------------------
+    def touch(self) -> None:
+        """Cluster activity in resources nobody here watches (leases, endpoints): the resourceVersion moves on."""
+        with self._cond:
+            self._rv += 1
+
     def compact(self) -> None:
         """Forget history up to now: watches from an older resourceVersion get 410 Expired."""
         with self._cond:

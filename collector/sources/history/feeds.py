@@ -52,6 +52,7 @@ class ClusterFeed:
         k, h = settings.kubernetes, settings.history
         metrics = source.history_metrics
         self.pods: PodWatchCache | None = None
+        source.wait_for_pods = h.lifecycle
         if h.lifecycle:
             self.pods = PodWatchCache(
                 client, node_name="", label_selector=k.label_selector, exclude_label=k.exclude_label,
@@ -89,6 +90,7 @@ class ClusterFeed:
 
     def _pod_status(self, what: str) -> None:
         metrics = self.source.history_metrics
+        self.source.pods_stale = what in ("GONE", "FAILURE")  # until the next list or watch event
         if what in ("LIST", "RELIST"):
             self.source.on_pods_listed()
             metrics.synced.labels("pods").set(1)

@@ -97,7 +97,7 @@ def _container_facts(pod: Mapping[str, Any], base: Mapping[str, Any], cs: Mappin
         ts = first_time(last_finished) or could_start or first_time(status.get("startTime"), meta.get("creationTimestamp"))
         if ts is not None:
             facts.append(Fact("waiting", (uid, name, str(restarts), last_finished, reason), ts, {
-                **common, m.H_REASON: reason, m.H_TYPE: "Warning", m.H_IMAGE: text(cs.get("image")),
+                **common, m.H_REASON: reason, m.H_TYPE: "Warning", m.H_IMAGE: text(cs.get("image")), m.F_RESTART: restarts,
                 m.F_MESSAGE: text(waiting.get("message")) or f"Container {name} waiting: {reason}"}))
     running_since = text(mapping(state.get("running")).get("startedAt"))
     if restarts > 0:
@@ -113,6 +113,7 @@ def _container_facts(pod: Mapping[str, Any], base: Mapping[str, Any], cs: Mappin
     if running_since and not init:
         key = instance_key(name, running_since)
         started_ns = parse_time(running_since) or 0
+        common[m.H_STARTED_AT] = _iso(parse_time(running_since))
         if cs.get("ready") is True:
             ready_now.add(key)
             ts = max(started_ns, _condition_time(conditions, "ContainersReady", "True") or 0)

@@ -209,16 +209,14 @@ class ServingIndex:
         return self._from_naming(kind, namespace, name)
 
     def _from_naming(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        if kind == "Pod":
-            names = kserve_names_from_pod(name)
-            if names is None:
-                return None
-            isvc, component, generation = names[0], names[1], None
-        else:
-            match = _OWNER_NAME.match(name)
-            if match is None:
-                return self._known_isvc_fields(namespace, name) if kind == "InferenceService" else None
-            isvc, component, generation = match["isvc"], match["component"], match["generation"]
+        if kind == "InferenceService":  # about a model deployment by definition, even before its watch delivered it
+            return {m.F_SERVING: name, m.F_MODEL_NAME: name}
+        if kind == "Pod" and kserve_names_from_pod(name) is None:
+            return None
+        match = _OWNER_NAME.match(name.rsplit("-", 1)[0] if kind == "Pod" else name)  # a pod: its ReplicaSet's name
+        if match is None:
+            return None
+        isvc, component, generation = match["isvc"], match["component"], match["generation"]
         if self.isvc_watch_active and not self.isvc_known(namespace, isvc):
             return None
         fields = self._known_isvc_fields(namespace, isvc) or {m.F_SERVING: isvc, m.F_MODEL_NAME: isvc}

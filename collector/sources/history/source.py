@@ -48,7 +48,6 @@ from collector.transforms.assembler import Position
 log = structlog.get_logger(__name__)
 
 SEEN_PER_OBJECT = 1024  # ids remembered per pod / InferenceService (older ones cost a 409 at most)
-FRESH_EVENT_NS = 120 * 1_000_000_000  # an event this recent about an unknown pod waits for the pod watch
 _EXPIRE_EVERY = 10.0
 
 
@@ -100,6 +99,8 @@ class HistorySource:
         self._event_counts: dict[str, int] = {}
         self._include = set(settings.pipeline.include_namespaces)
         self._exclude = set(settings.pipeline.exclude_namespaces)
+        self.wait_for_pods = False  # a pod watch runs: an event about an unknown pod may wait for it (bounded)
+        self.pods_stale = False  # the pod watch is reconnecting or relisting: new pods may not be known yet
         self._stopping = False  # closing: no new document
         self._batcher_stopped = False  # the pipeline refused a batch (shutdown with a full queue)
         self._clock = clock
@@ -160,8 +161,8 @@ class HistorySource:
             if view.occurrence <= self._event_counts.get(view.uid, 0):
                 return
             uid = view.involved_uid
-            if (live and view.involved_kind == "Pod" and uid and not self.index.knows_pod(uid)
-                    and abs(time.time_ns() - view.ts_ns) < FRESH_EVENT_NS):
+            if ((live or self.pods_stale) and self.wait_for_pods and view.involved_kind == "Pod" and uid
+                    and not self.index.knows_pod(uid)):
                 self._pod_arrived.wait_for(lambda: self.index.knows_pod(uid) or self._stopping,
                                            timeout=self.settings.kubernetes.metadata_wait_seconds)
             serving = self.index.resolve(kind=view.involved_kind, namespace=view.involved_namespace,
