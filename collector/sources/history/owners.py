@@ -128,8 +128,8 @@ class ServingIndex:
         if not is_serving(fields):
             if kind == "DELETED":
                 self._other_pods.pop(uid, None)
-            else:
-                self._other_pods[uid] = self._generation
+            else:  # a listed pod belongs to the list in progress (see list_done)
+                self._other_pods[uid] = self._generation + (kind == "LISTED")
             self._pods.pop(uid, None)
             return None
         now = self._clock()
@@ -144,11 +144,9 @@ class ServingIndex:
             self._names[(record.namespace, name)] = _Name(carried, now)
         return record
 
-    def list_started(self) -> None:
-        """A relist of pods begins: pods that are not serving pods and not listed again are forgotten after it."""
-        self._generation += 1
-
     def list_done(self) -> None:
+        """A (re)list of pods ended: the pods that serve no model and were not listed are gone."""
+        self._generation += 1
         self._other_pods = {uid: gen for uid, gen in self._other_pods.items() if gen >= self._generation}
 
     def pod(self, uid: str) -> PodRecord | None:
