@@ -1,8 +1,10 @@
 """The only module that imports ``kubernetes``: configuration, raw JSON calls, streams, error translation.
 
-servelog reads pods, events and logs as raw JSON (``_preload_content=False`` + orjson) rather than
-typed models: it is faster, and typed models reject objects real clusters produce (null timestamps
-in events, fields newer than the client). Streams (watches, ``pods/log``) are read as the bytes
+servelog reads pods, events (core/v1 and events.k8s.io/v1), InferenceServices (a custom resource,
+through the client's ``CustomObjectsApi``) and logs as raw JSON (``_preload_content=False`` + orjson)
+rather than typed models: it is faster, and typed models reject objects real clusters produce (null
+timestamps in events, fields newer than the client). The byte-level side (abortable streams, watch
+events, Status errors) is :mod:`collector.kube.streams`. Streams (watches, ``pods/log``) are read as the bytes
 arrive and can be aborted from another thread (:meth:`KubeStream.close`), so a collector that is
 shutting down never waits for a watch to time out.
 

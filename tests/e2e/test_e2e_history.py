@@ -73,7 +73,8 @@ def test_history_is_indexed_with_its_mapping_read_back_and_replayed_as_409s(open
     failures = client.request("POST", f"/{pattern}/_count", body={"query": {"bool": {"filter": [
         {"term": {"type": "Warning"}}, {"range": {"model_version.numeric": {"gte": 3}}}]}}})
     assert failures["count"] >= 3, "the image that was not found, per version"
-    unschedulable = client.request("POST", f"/{pattern}/_search", body={"query": {"match_phrase": {"message": "Insufficient nvidia.com/gpu"}}})
+    gpu = {"query": {"match_phrase": {"message": "Insufficient nvidia.com/gpu"}}}
+    unschedulable = client.request("POST", f"/{pattern}/_search", body=gpu)
     assert {h["_source"]["serving_name"] for h in unschedulable["hits"]["hits"]} == {"llm"}
 
     (tmp_path / "state" / "checkpoints.json").unlink()

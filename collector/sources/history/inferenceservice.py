@@ -11,9 +11,10 @@ What KServe says about a deployment (``docs``: ``../shared/research/kserve-statu
 
 Knative's condition sets move ``lastTransitionTime`` whenever a condition's status, reason or
 message changes, so (type, status, reason, time) names each change exactly. ``modelStatus`` and the
-revisions have no time of their own: their identity is their content (plus the generation for the
-model status, so a model loaded again after a rollout is a new document), their timestamp the most
-recent condition transition of the same status (``status epoch``).
+revisions have no time of their own: their identity is their content (plus the observed generation
+for the model status: the model status of each generation of the spec is recorded, so a model loaded
+again after a rollout is a new document), their timestamp the most recent condition transition of the
+same status (``status epoch``).
 
 Fields: the InferenceService's name is ``serving_name``; the model name comes from the same
 presets as the pods' (a convention label or annotation, Hopsworks and Merlin labels, else the

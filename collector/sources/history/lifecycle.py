@@ -22,7 +22,8 @@ one document however it is seen. ``ContainerCreating`` and ``PodInitializing`` a
 not waiting *reasons*: they produce no document. Readiness: an instance that becomes ready is one
 document; an instance that was seen ready and is not any more is another (``was_ready``, kept by
 the caller); a container that is merely not ready yet while starting is not news. Init containers
-(``storage-initializer``) are covered like the others and marked ``init_container``.
+(``storage-initializer``) are covered like the others and marked ``init_container``. Waiting and
+restart documents carry ``restart_count``, readiness documents the instance's ``started_at``.
 """
 
 from __future__ import annotations
