@@ -278,3 +278,14 @@ def test_deleted_pods_are_kept_for_the_ttl_then_forgotten() -> None:
     assert index.expire() == [] and index.pod(IRIS_UID) is not None
     clock[0] = 300
     assert index.expire() == [IRIS_UID] and index.pod(IRIS_UID) is None
+
+
+def test_inferenceservices_a_relist_no_longer_finds_were_deleted_and_expire() -> None:
+    clock = [0.0]
+    index = ServingIndex(deleted_ttl=10, clock=lambda: clock[0])
+    index.update_isvc("ADDED", history_fixture("isvc-llm-unschedulable"))
+    index.update_isvc("ADDED", history_fixture("isvc-sklearn-iris-ready"))
+    index.isvcs_listed({"4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f7a"})  # llm was deleted while the watch was down
+    clock[0] = 10
+    assert index.expire() == ["7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b"]
+    assert not index.isvc_known("kserve-test", "llm") and index.isvc_known("kserve-test", "sklearn-iris")

@@ -22,10 +22,7 @@ from typing import Any
 
 import structlog
 
-from collector.app import App
 from collector.settings import Settings, load_settings
-from collector.telemetry.logging import configure_logging
-from collector.telemetry.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -71,8 +68,11 @@ def run(args: argparse.Namespace) -> int:
 
 def run_history(settings: Settings) -> int:
     """Build the app with the history source, serve telemetry, run to completion; the exit status."""
+    from collector.app import App  # noqa: PLC0415 - keeps --help fast
     from collector.sources.history.feeds import ClusterFeed, FilesFeed  # noqa: PLC0415
     from collector.sources.history.source import Feed, HistorySource  # noqa: PLC0415
+    from collector.telemetry.logging import configure_logging  # noqa: PLC0415
+    from collector.telemetry.metrics import Metrics  # noqa: PLC0415
 
     configure_logging(level=settings.telemetry.log_level,
                       stream=sys.stderr if settings.output == "stdout" else sys.stdout)
@@ -92,7 +92,7 @@ def run_history(settings: Settings) -> int:
 
     sources: list[HistorySource] = []
 
-    def make_source(app: App) -> HistorySource:
+    def make_source(app: Any) -> HistorySource:
         sources.append(HistorySource(settings=settings, batcher=app.batcher, metrics=metrics,
                                      index_template=settings.history.index, make_feed=make_feed))
         return sources[0]

@@ -126,6 +126,8 @@ class ClusterFeed:
         self.events.start()
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         for part in (self.events, self.isvcs, self.pods):
             if part is not None:

@@ -186,6 +186,12 @@ class ServingIndex:
         else:
             entry.seen = now
 
+    def isvcs_listed(self, listed: set[str]) -> None:
+        """A (re)list of InferenceServices ended: those it no longer finds were deleted meanwhile."""
+        for uid, (isvc, deleted) in list(self._isvcs.items()):
+            if uid not in listed and deleted is None:
+                self.update_isvc("DELETED", isvc)
+
     def isvc_known(self, namespace: str, name: str) -> bool:
         return any(text(mapping(i.get("metadata")).get("namespace")) == namespace
                    and text(mapping(i.get("metadata")).get("name")) == name for i, _ in self._isvcs.values())
@@ -242,7 +248,7 @@ class ServingIndex:
         for uid in [u for u, (_, deleted) in self._isvcs.items() if deleted is not None and now - deleted >= self._ttl]:
             gone.append(uid)
             del self._isvcs[uid]
-        for isvc, deleted in self._isvcs.values():
+        for isvc, deleted in list(self._isvcs.values()):
             if deleted is None:
                 self.update_isvc("MODIFIED", isvc)
         self._names = {key: entry for key, entry in self._names.items() if now - entry.seen < self._ttl}

@@ -139,6 +139,9 @@ class HistorySource:
             self.index.isvc_watch_active = active
         for isvc in items:
             self.on_isvc("LISTED", isvc)
+        if active:
+            with self.lock:
+                self.index.isvcs_listed({text(mapping(i.get("metadata")).get("uid")) for i in items})
 
     def on_events_listed(self, items: list[dict[str, Any]]) -> None:
         listed = {text(mapping(e.get("metadata")).get("uid")) for e in items}
