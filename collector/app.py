@@ -234,6 +234,9 @@ class App:
             self.source.close()
         self.summary.lines_read = self.source.lines_read
         self.summary.documents = self.source.documents
+        unreadable = getattr(self.source, "unreadable", 0)  # files source: input it could not read
+        if once and unreadable and self.summary.failed is None:
+            self.summary.failed = f"{unreadable} file(s) or directories under the log root could not be read"
         log.info("collector_stopped", **self.summary.as_dict())
         return self.summary
 

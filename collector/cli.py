@@ -1,13 +1,19 @@
-"""The ``servelog`` command line: ``run``, ``setup``, ``demo``, ``config-reference``.
+"""The ``servelog`` command line: ``run``, ``setup``, ``logs``, ``demo``, ``config-reference``.
 
 Flags only override settings (see :mod:`collector.settings` for file and environment); there is no
-flag for a secret, by design: argv is visible to every process on the node.
+flag for a secret, by design: argv is visible to every process on the node. ``--config`` is accepted
+before or after the subcommand (``servelog --config x.yaml run`` and ``servelog run --config x.yaml``).
+
+Output into a closed pipe (``servelog logs ... | head``) ends the command quietly with the status a
+process killed by SIGPIPE has (141), as other command-line tools end.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,8 +31,19 @@ SERVELOG_OPENSEARCH__PASSWORD_FILE. Precedence: flags > environment > file > def
 Secrets (opensearch.password, opensearch.password_file) are never accepted as flags.
 `servelog config-reference` prints every setting with its default.
 
-exit status: 0 success (including a SIGTERM drain), 2 invalid settings, 1 any other failure.
+exit status: 0 success (including a SIGTERM drain), 2 invalid settings (including a log root that does
+not exist, a state directory that cannot be written, a port that is taken), 1 any other failure.
 """
+
+_CONFIG_HELP = "YAML settings file (or SERVELOG_CONFIG)"
+# Subcommands that read settings, and so take --config after their name too.
+_READS_SETTINGS = {"run", "setup", "logs", "events"}
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    """``--config`` on a subcommand; SUPPRESS keeps the value given before the subcommand when absent."""
+    if not any("--config" in action.option_strings for action in parser._actions):
+        parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=_CONFIG_HELP)
 
 
 def _add_run(sub: Any) -> None:
@@ -54,6 +71,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--metadata-file", type=Path, help="static pod metadata (a PodList in YAML or JSON)")
     run.add_argument("--listen", help="host:port for /metrics, /healthz, /readyz ('' disables; default 127.0.0.1:9880)")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="collector log level")
+    _add_config(run)
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,7 +93,7 @@ def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config, overrides=run_overrides(args))
+    settings = load_settings(config_file=args.config, overrides=run_overrides(args), for_run=True)
     from collector.runner import run_collector  # noqa: PLC0415 - keeps --help fast
 
     return run_collector(settings)
@@ -97,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="servelog: exactly-once log pipeline for ML model serving pods into OpenSearch.",
     )
     parser.add_argument("--version", action="version", version=f"servelog {__version__}")
-    parser.add_argument("--config", type=Path, default=None, help="YAML settings file (or SERVELOG_CONFIG)")
+    parser.add_argument("--config", type=Path, default=None, help=_CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     for name, (module_name, help_text) in _PLUGGABLE.items():
@@ -109,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         command = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(command)
+        if name in _READS_SETTINGS:
+            _add_config(command)
         command.set_defaults(handler=module.run)
     sub.add_parser("config-reference", help="print every setting, its environment variable and default")
     return parser
@@ -118,21 +138,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "run":
-            return _command_run(args)
-        if args.command == "config-reference":
-            sys.stdout.write(settings_reference())
-            return 0
-        if getattr(args, "handler", None) is not None:
-            return int(args.handler(args))
+        status = _dispatch(parser, args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
     except ConfigError as exc:
         sys.stderr.write(f"servelog: {exc}\n")
         return 2
     except CollectorError as exc:
         sys.stderr.write(f"servelog: {exc}\n")
         return 1
+    except BrokenPipeError:
+        return _closed_pipe()
+    return status
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _command_run(args)
+    if args.command == "config-reference":
+        sys.stdout.write(settings_reference())
+        return 0
+    if getattr(args, "handler", None) is not None:
+        return int(args.handler(args))
     parser.print_help()
     return 2
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``| head``): stop quietly, with SIGPIPE's conventional status."""
+    # Python would report the unflushed rest at exit: point stdout at /dev/null first.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 def print_summary(summary: dict[str, Any]) -> None:

@@ -1,9 +1,11 @@
 """Typed settings: one validated, frozen object built at start from file, environment and flags.
 
 Precedence, lowest to highest: defaults < YAML file (``--config`` / ``SERVELOG_CONFIG``) <
-``SERVELOG_*`` environment variables (nested with ``__``, e.g. ``SERVELOG_OPENSEARCH__URL``) <
-command-line flags. Every problem is reported at once (pydantic collects them), as a
-:class:`~collector.errors.ConfigError`. Secrets are :class:`pydantic.SecretStr` (masked in repr and
+``SERVELOG_*`` environment variables (nested with ``__``, e.g. ``SERVELOG_OPENSEARCH__URL``; a list
+or map setting is JSON there, a list also ``a,b``) < command-line flags. Every problem is reported
+at once (pydantic collects them), as a :class:`~collector.errors.ConfigError`; for ``servelog run``
+that includes what the settings point at (:mod:`collector.preflight`: log root, state directory,
+telemetry port). Secrets are :class:`pydantic.SecretStr` (masked in repr and
 logs) and come from the environment or from files (``*_file``), never from argv: there is no flag
 for a secret.
 
@@ -13,16 +15,20 @@ configuration reference are generated from them (``servelog config-reference``).
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import socket
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from collector.errors import ConfigError
 from collector.model import DEFAULT_DEADLETTER_INDEX, DEFAULT_LOG_INDEX
+from collector.preflight import listen_format_problem, run_problems
 from collector.sources.history.settings import HistorySettings
 
 MiB = 1024 * 1024
@@ -129,9 +135,19 @@ class KubernetesSettings(_Group):
 class TelemetrySettings(_Group):
     """Logs, metrics and health endpoints."""
 
-    listen: str = Field("127.0.0.1:9880", description="host:port of /metrics, /healthz, /readyz ('' disables).")
+    listen: str = Field(
+        "127.0.0.1:9880",
+        description="host:port of /metrics, /healthz, /readyz ('' disables); a dry run (output=stdout) listens only when set.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Collector log level.")
     progress: Literal["auto", "always", "never"] = Field("auto", description="Progress display on --once runs.")
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        if problem := listen_format_problem(value):
+            raise ValueError(problem)
+        return value
 
 
 class Settings(BaseModel):
@@ -157,6 +173,17 @@ class Settings(BaseModel):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)  # type: ignore[arg-type]
     history: HistorySettings = Field(default_factory=HistorySettings)  # type: ignore[arg-type]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _dry_run_listens_only_when_asked(cls, data: Any) -> Any:
+        """output=stdout is a dry run: it binds no port unless telemetry.listen was set."""
+        if not isinstance(data, dict) or data.get("output") != "stdout":
+            return data
+        telemetry = data.get("telemetry", {})
+        if isinstance(telemetry, dict) and "listen" not in telemetry:
+            return {**data, "telemetry": {**telemetry, "listen": ""}}
+        return data
+
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
@@ -172,21 +199,69 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 _NOT_SETTINGS = frozenset({"SERVELOG_CONFIG", "SERVELOG_ASSETS_DIR"})
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    """SERVELOG_A__B=v as {"a": {"b": "v"}}; values stay strings for pydantic to coerce."""
+def _annotation(path: list[str]) -> Any:
+    """The type of the setting at ``path`` (None when there is no such setting)."""
+    model: type[BaseModel] = Settings
+    for part in path[:-1]:
+        info = model.model_fields.get(part)
+        if info is None or not (isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)):
+            return None
+        model = info.annotation
+    info = model.model_fields.get(path[-1])
+    return None if info is None else info.annotation
+
+
+def _collection_kind(annotation: Any) -> Literal["list", "map"] | None:
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list):
+        return "list"
+    return "map" if origin is dict else None
+
+
+def env_value(key: str, value: str, kind: Literal["list", "map"] | None) -> Any:
+    """One variable's value: lists and maps as JSON (a list also as ``a,b``); the rest stays text.
+
+    Raises ValueError with a message naming the variable when a list or map cannot be read.
+    """
+    if kind is None:
+        return value
+    text = value.strip()
+    if kind == "list" and not text.startswith(("[", "{", '"')):  # not JSON: a,b
+        return [v.strip() for v in text.split(",") if v.strip()]
+    if not text:
+        return [] if kind == "list" else {}
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{key}: not valid JSON ({exc}); e.g. {_ENV_EXAMPLES[kind]}") from exc
+    wanted = list if kind == "list" else dict
+    if not isinstance(parsed, wanted):
+        raise ValueError(f"{key}: expected a JSON {'array' if kind == 'list' else 'object'}, e.g. {_ENV_EXAMPLES[kind]}")
+    return parsed
+
+
+_ENV_EXAMPLES = {"list": """'["queue-proxy","agent"]'""", "map": """'{"team":"label:team"}'"""}
+
+
+def _env_overrides(environ: dict[str, str], problems: list[str]) -> dict[str, Any]:
+    """SERVELOG_A__B=v as {"a": {"b": v}}: lists and maps parsed from JSON, the rest strings for pydantic."""
     out: dict[str, Any] = {}
     for key, value in environ.items():
         if not key.startswith("SERVELOG_") or key in _NOT_SETTINGS or key.startswith("SERVELOG_E2E_"):
             continue
         path = key[len("SERVELOG_"):].lower().split("__")
         node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        leaf = path[-1]
-        if leaf in {"exclude_containers", "include_namespaces", "exclude_namespaces"}:
-            node[leaf] = [v.strip() for v in value.split(",") if v.strip()]
+        for depth, part in enumerate(path[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):  # SERVELOG_X=v and SERVELOG_X__Y=w
+                problems.append(f"{key}: {'.'.join(path[:depth + 1])} is a setting, not a group of settings")
+                break
+            node = child
         else:
-            node[leaf] = value
+            try:
+                node[path[-1]] = env_value(key, value, _collection_kind(_annotation(path)))
+            except ValueError as exc:
+                problems.append(str(exc))
     return out
 
 
@@ -195,8 +270,13 @@ def load_settings(
     config_file: Path | None = None,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
+    for_run: bool = False,
 ) -> Settings:
-    """Build and validate the settings; raise ConfigError listing every problem at once."""
+    """Build and validate the settings; raise ConfigError listing every problem at once.
+
+    ``for_run``: also check what ``servelog run`` will use at start (:func:`collector.preflight.run_problems`:
+    the log root, the state directory, the telemetry port), reported with the other problems.
+    """
     environ = dict(os.environ if environ is None else environ)
     problems: list[str] = []
     data: dict[str, Any] = {}
@@ -211,20 +291,51 @@ def load_settings(
             problems.append(f"config file {config_file}: expected a mapping at the top level")
             loaded = {}
         data = loaded
-    data = _deep_merge(data, _env_overrides(environ))
+    data = _deep_merge(data, _env_overrides(environ, problems))
     data = _deep_merge(data, overrides or {})
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {msg}")
-        raise ConfigError(problems) from exc
-    problems.extend(_check_paths(settings))
-    if problems:
+    settings, invalid = _validate(data)
+    problems.extend(invalid)
+    if settings is not None:
+        problems.extend(_check_paths(settings))
+        if for_run:
+            problems.extend(run_problems(settings))
+    if problems or settings is None:
         raise ConfigError(problems)
     return settings
+
+
+def _validate(data: dict[str, Any]) -> tuple[Settings | None, list[str]]:
+    """The settings and every validation problem.
+
+    With problems, the settings returned are a best effort (each invalid key dropped, so its default
+    applies) for the checks that follow to still run: every problem is reported in one go.
+    """
+    try:
+        return Settings.model_validate(data), []
+    except ValidationError as exc:
+        errors = exc.errors()
+    problems = []
+    pruned = copy.deepcopy(data)
+    for err in errors:
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+        _drop(pruned, err["loc"])
+    try:
+        return Settings.model_validate(pruned), problems
+    except ValidationError:
+        return None, problems
+
+
+def _drop(data: dict[str, Any], loc: tuple[int | str, ...]) -> None:
+    """Remove the key an error points at (a list's whole key for an item's error)."""
+    node = data
+    for depth, part in enumerate(loc):
+        if not isinstance(part, str) or part not in node:
+            return
+        if depth == len(loc) - 1 or not isinstance(node[part], dict):
+            del node[part]
+            return
+        node = node[part]
 
 
 def _check_paths(settings: Settings) -> list[str]:
@@ -257,12 +368,24 @@ def settings_reference() -> str:
                 walk(annotation, f"{prefix}{name}.")
                 continue
             key = f"{prefix}{name}"
-            env = "SERVELOG_" + key.upper().replace(".", "__")
-            if info.default_factory is not None:
-                default = "(computed)" if name == "node_name" else repr(info.default_factory())  # type: ignore[call-arg]
+            env = f"`SERVELOG_{key.upper().replace('.', '__')}`"
+            kind = _collection_kind(annotation)
+            if kind is not None:
+                env += " (JSON array)" if kind == "list" else " (JSON object)"
+            value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
+            if name == "node_name":
+                default = "(computed)"
+            elif kind is not None:
+                default = json.dumps(list(value) if kind == "list" else value)
             else:
-                default = str(info.default) if isinstance(info.default, Path) else repr(info.default)
-            rows.append(f"| `{key}` | `{env}` | `{default}` | {info.description or ''} |")
+                default = str(value) if isinstance(value, Path) else repr(value)
+            rows.append(f"| `{key}` | {env} | `{default}` | {info.description or ''} |")
 
     walk(Settings, "")
-    return "\n".join(rows) + "\n"
+    note = (
+        "\nIn the environment, a list is a JSON array (`SERVELOG_PIPELINE__EXCLUDE_CONTAINERS="
+        + _ENV_EXAMPLES["list"] + "`; a plain `queue-proxy,agent` is read as a comma-separated list) and a map a JSON "
+        "object (`SERVELOG_KUBERNETES__CUSTOM_FIELDS=" + _ENV_EXAMPLES["map"] + "`); a value that does not parse "
+        "is a settings error.\n"
+    )
+    return "\n".join(rows) + "\n" + note

@@ -39,13 +39,19 @@ class CheckpointStore:
             data = orjson.loads(self.path.read_bytes())
         except FileNotFoundError:
             return
-        except (OSError, orjson.JSONDecodeError) as exc:
+        except OSError as exc:
+            # Not a damaged file: the state directory is not usable (a file in its place, no
+            # permission). `servelog run` refuses to start so (settings check); say what is wrong.
+            self.load_error = (f"cannot read {self.path}: {exc.strerror or exc}: state_dir must be a directory "
+                               "this process may read and write (checkpoints cannot be kept)")
+            return
+        except orjson.JSONDecodeError as exc:
             # Never crash-loop on a damaged file (renames make this unlikely): keep it for
             # inspection and start over; deterministic ids turn the re-read into 409s.
             broken = self.path.with_suffix(f".broken-{int(time.time())}")
             with contextlib.suppress(OSError):
                 self.path.rename(broken)
-            self.load_error = f"{self.path}: {exc}"
+            self.load_error = f"{self.path} is damaged ({exc}); set aside as {broken.name}"
             return
         if isinstance(data, dict) and data.get("version") == _FORMAT_VERSION:
             self._positions = dict(data.get("streams", {}))

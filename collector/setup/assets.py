@@ -2,10 +2,11 @@
 
 The assets are plain files (``index_templates/*.json``, ``dashboards/*.ndjson``) so that operators
 can read, diff and import them without servelog. They are looked up, in order, in
-``$SERVELOG_ASSETS_DIR`` (the container image sets it), the source checkout next to the package
-(``<repo>/index_templates``), package data (``collector/assets/``, for a wheel that ships them) and
-``/usr/share/servelog``. A root counts only when it holds both folders; otherwise the error lists
-every place that was tried.
+``$SERVELOG_ASSETS_DIR`` (``servelog setup --assets-dir`` replaces the whole list), the package data
+of an installed wheel (``collector/assets/``: ``setup.py``'s build hook copies both folders there, so
+``pip install .`` and the container image carry them), the source checkout next to the package
+(``<repo>/index_templates``: an editable install) and ``/usr/share/servelog``. A root counts only
+when it holds both folders; otherwise the error lists every place that was tried.
 
 File names carry the asset's version (``servelog-logs-mappings-1.0.0.json``); when several versions
 of one template lie side by side, the highest wins. ISM policies are ``ism-<policy id>.json``.
@@ -32,7 +33,7 @@ def candidate_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
     """Every folder that may hold the assets, most specific first."""
     environ = os.environ if environ is None else environ
     package = Path(__file__).resolve().parents[1]  # .../collector
-    roots = [package.parent, package / "assets", Path("/usr/share/servelog")]
+    roots = [package / "assets", package.parent, Path("/usr/share/servelog")]
     given = environ.get("SERVELOG_ASSETS_DIR")
     return [Path(given), *roots] if given else roots
 

@@ -12,6 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 PARSE_ERROR_REASONS = ("malformed_cri", "invalid_utf8")
 DEADLETTER_DESTINATIONS = ("index", "file")
 BULK_OUTCOMES = ("ok", "partial", "unavailable", "rejected", "too_large")
+FILE_SKIP_REASONS = ("symlink", "fifo", "socket", "device", "other")
+FILE_UNREADABLE_REASONS = ("permission_denied", "error")
 
 
 class Metrics:
@@ -68,8 +70,20 @@ class Metrics:
         self.reading_paused = Counter(
             "servelog_backpressure_seconds_total", "Seconds reading waited for a full queue.", registry=r
         )
+        self.files_skipped = Counter(
+            "servelog_files_skipped_total", "Entries under the log root never read (not regular files; links are "
+            "never followed), by reason.", ["reason"], registry=r,
+        )
+        self.files_unreadable = Counter(
+            "servelog_files_unreadable_total", "Files or directories under the log root that could not be read "
+            "(read once they can be), by reason.", ["reason"], registry=r,
+        )
         for reason in PARSE_ERROR_REASONS:
             self.parse_errors.labels(reason)
+        for reason in FILE_SKIP_REASONS:
+            self.files_skipped.labels(reason)
+        for reason in FILE_UNREADABLE_REASONS:
+            self.files_unreadable.labels(reason)
         for destination in DEADLETTER_DESTINATIONS:
             self.documents_dead_lettered.labels(destination)
         for outcome in BULK_OUTCOMES:

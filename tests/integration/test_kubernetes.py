@@ -76,7 +76,7 @@ def test_storage_initializer_of_a_pod_deleted_a_second_after_it_finished_is_enri
     kube, fos, env = cluster
     proc = start(env)
     try:
-        time.sleep(1)  # the watch is up before the pod exists
+        wait_until(lambda: kube.open_watches >= 1)  # the watch is up before the pod exists
         pod = fixture("kserve-serverless-predictor")
         kube.add_pod(pod)
         ledger = Ledger()

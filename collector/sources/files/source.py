@@ -8,12 +8,17 @@ then goes out with path-derived metadata (counted); it is upgraded when the pod 
 
 One thread reads all streams round-robin, a bounded slice each, and hands documents to the
 batcher; when the batch queue is full the batcher blocks and reading pauses.
+
+Only regular files and real directories are read, links never followed; what is skipped or cannot
+be read is logged once and counted (:mod:`collector.sources.files.guard`). A ``--once`` run that
+ends with files it could not read says so (:attr:`FilesSource.unreadable`): it did not read everything.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +33,7 @@ from collector.pipeline.batcher import Batcher
 from collector.pipeline.checkpoints import AckTracker, CheckpointStore
 from collector.settings import Settings
 from collector.sources import assembler_options
+from collector.sources.files.guard import InputReporter, list_dir, list_log_files
 from collector.sources.files.paths import PodDir, parse_log_file_name, parse_pod_dir
 from collector.sources.files.tailer import StreamTailer
 from collector.telemetry.metrics import Metrics
@@ -82,6 +88,12 @@ class FilesSource:
         self.documents = 0
         self.heartbeat = clock()
         self._blocked_seen = 0.0
+        self.reporter = InputReporter(metrics)
+
+    @property
+    def unreadable(self) -> int:
+        """Files and directories under the log root that could not be read at the last attempt."""
+        return self.reporter.unreadable_now
 
     # -- discovery -----------------------------------------------------------------------------
     def scan(self) -> None:
@@ -92,31 +104,40 @@ class FilesSource:
         include = set(self._pipeline.include_namespaces)
         exclude = set(self._pipeline.exclude_namespaces)
         excluded_containers = set(self._pipeline.exclude_containers)
-        try:
-            pod_entries = list(os.scandir(root))
-        except FileNotFoundError:
-            pod_entries = []
-        for pod_entry in pod_entries:
+        reporter = self.reporter
+        reporter.prune()
+        unlisted: list[str] = []  # key prefixes of directories that could not be listed: not gone
+        pod_entries = list_dir(root, reporter)
+        if pod_entries is None:
+            unlisted.append("")
+        for pod_entry in pod_entries or ():
             pod = parse_pod_dir(pod_entry.name)
             if pod is None or (include and pod.namespace not in include) or pod.namespace in exclude:
                 continue
-            uids.add(pod.pod_uid)
-            try:
-                container_entries = list(os.scandir(pod_entry.path))
-            except (FileNotFoundError, NotADirectoryError):
+            if pod_entry.is_symlink():
+                reporter.skipped(Path(pod_entry.path), "symlink")
                 continue
-            for container_entry in container_entries:
-                if container_entry.name in excluded_containers or not container_entry.is_dir():
+            uids.add(pod.pod_uid)
+            container_entries = list_dir(Path(pod_entry.path), reporter)
+            if container_entries is None:
+                unlisted.append(f"{pod.pod_uid}/")
+            for container_entry in container_entries or ():
+                if container_entry.name in excluded_containers:
                     continue
-                try:
-                    names = [parse_log_file_name(e.name) for e in os.scandir(container_entry.path)]
-                except FileNotFoundError:
+                if container_entry.is_symlink():
+                    reporter.skipped(Path(container_entry.path), "symlink")
                     continue
-                for restart in {n.restart_count for n in names if n is not None}:
+                if not container_entry.is_dir(follow_symlinks=False):
+                    continue
+                files = list_log_files(Path(container_entry.path), reporter)
+                if files is None:
+                    unlisted.append(f"{pod.pod_uid}/{container_entry.name}/")
+                for restart in {name.restart_count for _path, name in files or ()}:
                     key = f"{pod.pod_uid}/{container_entry.name}/{restart}"
                     present.add(key)
                     if key not in self._streams and key not in self._finished:
                         self._add(key, pod, container_entry.name, restart, Path(container_entry.path))
+        present.update(key for key in self._streams if key.startswith(tuple(unlisted)))
         for key, stream in list(self._streams.items()):
             if key not in present and stream.tailer is not None and stream.tailer.exhausted:
                 self._finish(stream, reason="pod_gone")
@@ -162,10 +183,9 @@ class FilesSource:
         stream.tailer = StreamTailer(
             directory=stream.directory, restart_count=stream.restart_count, assembler=assembler, start=start,
             read_chunk_bytes=self._pipeline.read_chunk_bytes, max_line_bytes=self._pipeline.max_line_bytes,
+            reporter=self.reporter,
         )
-        if stream.tailer.lost_files:
-            self._metrics.files_lost.inc(stream.tailer.lost_files)
-            log.warning("checkpointed_file_gone", stream=stream.key, note="possible gap: file deleted before read")
+        self._account(stream)
         stream.last_activity = now
 
     def _upgrade_metadata(self, stream: _Stream) -> None:
@@ -242,6 +262,10 @@ class FilesSource:
                 else:
                     self._metrics.parse_errors.labels(reason).inc(value - seen)
                 counts[reason] = value
+        if tailer.lost_files > counts.get("lost_files", 0):
+            self._metrics.files_lost.inc(tailer.lost_files - counts.get("lost_files", 0))
+            counts["lost_files"] = tailer.lost_files
+            log.warning("checkpointed_file_gone", stream=stream.key, note="possible gap: file deleted before read")
         if tailer.truncations > counts.get("truncations", 0):
             self._metrics.truncations.inc(tailer.truncations - counts.get("truncations", 0))
             counts["truncations"] = tailer.truncations
@@ -293,6 +317,9 @@ class FilesSource:
                     done = not tailer.live or tailer.idle_seconds() >= self._pipeline.partial_flush_seconds
                     tailer.finish(file_complete=not tailer.live, flush=done)
                     self._account(stream)
+            if self.unreadable:
+                log.error("files_not_read", unreadable=self.unreadable,
+                          note="see input_unreadable above: this run did not read everything")
         self._batcher.flush()
 
     def close(self) -> None:
@@ -307,7 +334,8 @@ class FilesSource:
             for name in files:
                 if parse_log_file_name(name) is not None:
                     with contextlib.suppress(OSError):
-                        total += os.stat(os.path.join(dirpath, name)).st_size
+                        info = os.lstat(os.path.join(dirpath, name))
+                        total += info.st_size if stat.S_ISREG(info.st_mode) else 0
         return total
 
     def bytes_read(self) -> int:

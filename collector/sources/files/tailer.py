@@ -14,6 +14,9 @@ files are one stream, read oldest first, each byte once:
 - A file that shrank below the read offset was truncated: reading restarts at its beginning.
 - A ``P`` chunk at the end of one file and its ``F`` at the start of the next form one line: the
   assembler keeps its partial state across the switch.
+- Only regular files are opened, never through a link (:mod:`collector.sources.files.guard`). A file
+  the process may not read stops the stream there (it is never skipped: a later file would be read
+  out of order) and is reported; reading resumes when it becomes readable.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from collector.sources.files.paths import LogFileName, parse_log_file_name
+from collector.sources.files.guard import InputReporter, NotRegularFile, list_log_files, open_log
+from collector.sources.files.paths import LogFileName
 from collector.transforms.assembler import LineAssembler, Position
 
 _FINGERPRINT_BYTES = 4096
@@ -52,10 +56,13 @@ def fingerprint(head: bytes) -> str | None:
 
 
 def read_head(path: Path, gzipped: bool) -> bytes:
-    """The first bytes of a file (uncompressed)."""
-    opener = gzip.open if gzipped else open
-    with opener(path, "rb") as handle:
+    """The first bytes of a file (uncompressed); only a regular file, never through a link."""
+    with open_log(path, gzipped) as handle:
         return handle.read(_FINGERPRINT_BYTES + 1)
+
+
+class _Blocked(Exception):
+    """The next file of the stream cannot be read (yet): the stream waits at it."""
 
 
 class StreamTailer:
@@ -70,8 +77,10 @@ class StreamTailer:
         start: Position | None,
         read_chunk_bytes: int,
         max_line_bytes: int,
+        reporter: InputReporter | None = None,
     ) -> None:
         self.directory = directory
+        self.reporter = reporter if reporter is not None else InputReporter()
         self.restart_count = restart_count
         self.assembler = assembler
         self._chunk = read_chunk_bytes
@@ -90,34 +99,40 @@ class StreamTailer:
         self.bytes_read = 0
         self.lines_read = 0
         self.exhausted = False  # at the end of the newest file
-        self._open_initial(start)
+        self._start: Position | None = start
+        self._started = False
+        self._try_open_initial()
 
     # -- file listing --------------------------------------------------------------------------
     def files(self) -> list[LogFile]:
-        """This stream's files, oldest first."""
-        found: list[LogFile] = []
-        try:
-            entries = list(os.scandir(self.directory))
-        except FileNotFoundError:
-            return []
-        for entry in entries:
-            name = parse_log_file_name(entry.name)
-            if name is not None and name.restart_count == self.restart_count:
-                found.append(LogFile(Path(entry.path), name))
+        """This stream's regular files, oldest first."""
+        found = [LogFile(path, name) for path, name in list_log_files(self.directory, self.reporter) or ()
+                 if name.restart_count == self.restart_count]
         found.sort(key=lambda f: f.name.order_key)
         return found
 
     def _fingerprint_of(self, log_file: LogFile) -> str | None:
+        """The file's id; None while it cannot tell (empty, vanished, being compressed, not regular).
+
+        Raises :class:`_Blocked` when the file cannot be read (reported): the stream waits there.
+        """
         try:
-            stat = log_file.path.stat()
+            stat = os.lstat(log_file.path)
         except FileNotFoundError:
             return None
         key = (log_file.path.name, stat.st_ino, stat.st_size if stat.st_size < _FINGERPRINT_BYTES else -1)
         if key not in self._fp_cache:
             try:
                 value = fingerprint(read_head(log_file.path, log_file.name.gzipped))
-            except (OSError, EOFError, gzip.BadGzipFile):
+            except NotRegularFile as exc:
+                self.reporter.skipped(exc.path, exc.reason)
+                return None
+            except (FileNotFoundError, EOFError, gzip.BadGzipFile):
                 return None  # vanished or being compressed right now: look again next time
+            except OSError as exc:
+                self.reporter.unreadable(log_file.path, exc)
+                raise _Blocked from exc
+            self.reporter.readable(log_file.path)
             if value is None:
                 return None
             if len(self._fp_cache) > 64:
@@ -126,35 +141,52 @@ class StreamTailer:
         return self._fp_cache[key]
 
     # -- opening -------------------------------------------------------------------------------
-    def _open_initial(self, start: Position | None) -> None:
+    def _try_open_initial(self) -> bool:
+        """Open where the checkpoint points; False (try again later) while a file cannot be read."""
+        if self._started:
+            return True
+        start = self._start
         files = self.files()
         if start is not None and start.file_id is not None:
-            ids = [self._fingerprint_of(f) for f in files]
+            try:
+                ids = [self._fingerprint_of(f) for f in files]
+            except _Blocked:
+                return False  # cannot tell where the checkpoint is yet: never guess "lost"
+            self._started = True
             if start.file_id in ids:
                 index = ids.index(start.file_id)
                 self._seen.update(i for i in ids[:index] if i)
                 if self._open(files[index], start.offset):
-                    return
+                    return True
             else:
                 # the checkpointed file is gone (deleted by the kubelet while we were down): read
                 # what is left from the start; ids already acked come back as 409s
                 self.lost_files += 1
+        self._started = True
         if files:
             self._open(files[0], 0)
+        return True
 
     def _open(self, log_file: LogFile, offset: int) -> bool:
         self._close()
         try:
-            if log_file.name.gzipped:
-                handle: BinaryIO = gzip.open(log_file.path, "rb")  # type: ignore[assignment]
-                if offset:
-                    handle.seek(offset)
-            else:
-                handle = open(log_file.path, "rb", buffering=0)
-                if offset:
-                    handle.seek(offset)
+            handle = open_log(log_file.path, log_file.name.gzipped)
+        except NotRegularFile as exc:
+            self.reporter.skipped(exc.path, exc.reason)
+            return False
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            self.reporter.unreadable(log_file.path, exc)
+            return False
+        self.reporter.readable(log_file.path)
+        try:
+            if offset:
+                handle.seek(offset)
+            if not log_file.name.gzipped:
                 self._inode = os.fstat(handle.fileno()).st_ino
         except (OSError, EOFError):
+            handle.close()
             return False
         self._handle = handle
         self._live = log_file.name.rotated is None
@@ -179,6 +211,9 @@ class StreamTailer:
     def poll(self, budget: int) -> int:
         """Read up to ``budget`` bytes; returns the number of bytes read (0: nothing new)."""
         total = 0
+        if not self._try_open_initial():
+            self.exhausted = True
+            return 0
         while total < budget:
             if self._handle is None and not self._advance():
                 self.exhausted = True
@@ -210,7 +245,7 @@ class StreamTailer:
         """The live file was renamed and a new ``N.log`` exists (so nothing more is written here)."""
         live = self.directory / f"{self.restart_count}.log"
         try:
-            inode = live.stat().st_ino
+            inode = os.lstat(live).st_ino
         except FileNotFoundError:
             return not self.directory.exists()  # pod gone: the fd still reads what was written
         if inode == self._inode:
@@ -247,7 +282,10 @@ class StreamTailer:
         if self._file_id is not None:
             self._seen.add(self._file_id)
         for log_file in self.files():
-            file_id = self._fingerprint_of(log_file)
+            try:
+                file_id = self._fingerprint_of(log_file)
+            except _Blocked:
+                return False  # wait at the unreadable file: never read past it
             if file_id is None:
                 if log_file.name.rotated is None:
                     return self._open_next(log_file)  # the new live file, still empty

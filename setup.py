@@ -1,0 +1,39 @@
+"""Build hook: the wheel carries the setup assets (``index_templates/``, ``dashboards/``) as package data.
+
+The assets live at the top of the repository, where operators read, diff and import them without
+servelog, and where ``dashboards/generate.py`` writes them. A wheel can only carry files inside a
+package, so ``build_py`` copies them to ``collector/assets/`` in the build tree (never into the
+source tree); :mod:`collector.setup.assets` looks there in an installed wheel and in the checkout for
+an editable install. Everything else is declared in ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+ASSETS = {"index_templates": "*.json", "dashboards": "*.ndjson"}  # folder -> shipped files
+
+
+class BuildPyWithAssets(build_py):
+    """``build_py`` that also copies the assets into ``<build_lib>/collector/assets/``."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return  # an editable install reads them from the checkout
+        for folder, pattern in ASSETS.items():
+            files = sorted((ROOT / folder).glob(pattern))
+            if not files:
+                raise SystemExit(f"servelog build: no {folder}/{pattern} to ship")
+            target = Path(self.build_lib) / "collector" / "assets" / folder
+            target.mkdir(parents=True, exist_ok=True)
+            for path in files:
+                shutil.copyfile(path, target / path.name)
+
+
+setup(cmdclass={"build_py": BuildPyWithAssets})
