@@ -123,3 +123,17 @@ def test_a_new_demo_run_starts_its_history_afresh(tmp_path: Path) -> None:
     (history / "099-stale.json").write_text("{}")
     run_demo(tmp_path, "--lines", "50")  # too short for the OOM kill
     assert sorted(p.name for p in history.iterdir()) == ["000-pods.json", "001-inferenceservices.json", "002-events.json"]
+
+
+def test_the_readers_of_the_history_tell_the_demos_story(demo: tuple[Path, list[dict[str, Any]]]) -> None:
+    """The contract holds end to end: issue 11's pure readers fold what this collector wrote."""
+    from collector.deployment import Status, deployment_history
+
+    _, docs = demo
+    sentiment = deployment_history([d for d in docs if d["serving_name"] == "sentiment"], serving_name="sentiment")
+    statuses = [t.status for t in reversed(sentiment.transitions)]
+    assert Status.FAILED in statuses and statuses[-1] == Status.RUNNING, "OOMKilled, then running again"
+    assert any(e.kind == "termination" and "137" in e.message for e in sentiment.entries)
+    summarizer = deployment_history([d for d in docs if d["serving_name"] == "summarizer"], serving_name="summarizer")
+    assert summarizer.transitions[0].status == Status.FAILED
+    assert any("Insufficient nvidia.com/gpu" in e.message for e in summarizer.entries)

@@ -202,3 +202,19 @@ def test_invalid_history_settings_exit_2_and_a_broken_file_exits_1(tmp_path: Pat
     done = servelog("events", "--once", "--from-files", str(tmp_path), "--output", "stdout", "--state-dir",
                     str(tmp_path / "state"), "--listen", "")
     assert done.returncode == 1 and "bad.json" in done.stderr
+
+
+def test_a_taken_port_or_an_unwritable_state_dir_exit_2_like_run(tmp_path: Path) -> None:
+    import socket
+
+    (tmp_path / "history").mkdir()
+    (tmp_path / "file").write_text("not a directory")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = servelog("events", "--once", "--from-files", str(tmp_path / "history"), "--state-dir",
+                        str(tmp_path / "file" / "state"), "--listen", f"127.0.0.1:{port}")
+    assert done.returncode == 2
+    assert "telemetry.listen" in done.stderr and "state" in done.stderr
+    assert "log_root" not in done.stderr, "the history reads no log files"

@@ -174,6 +174,23 @@ def _conditions(at: int, *, failed: dict[str, tuple[str, str]] | None = None, ty
     return out
 
 
+def _changed(conditions: list[dict[str, Any]], at: int, changes: dict[str, tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """The conditions after those in ``changes`` (type -> (status, reason, message)) changed at ``at``; the others
+    keep their transition time, as Knative's condition sets do."""
+    out = []
+    for condition in conditions:
+        kind = condition["type"]
+        if kind not in changes:
+            out.append(copy.deepcopy(condition))
+            continue
+        status, reason, message = changes[kind]
+        changed = {"type": kind, "status": status, "lastTransitionTime": _iso(at)}
+        if reason:
+            changed.update(reason=reason, message=message)
+        out.append(changed)
+    return out
+
+
 def _component(created: str, ready: str, traffic: list[tuple[str, int]]) -> dict[str, Any]:
     return {"latestCreatedRevision": created, "latestReadyRevision": ready,
             "traffic": [{"revisionName": r, "percent": p, "latestRevision": r == ready} for r, p in traffic]}
@@ -199,12 +216,16 @@ def initial_history(created_ns: int) -> dict[str, dict[str, Any]]:
     rev = "fraud-detector-predictor-0000"
     # version 2 rolls out: created, then ready, then it takes the traffic
     rolling = copy.deepcopy(fraud)
-    rolling["status"]["conditions"] = _conditions(c - 590)
+    settled = _conditions(c - 900)
+    progressing = ("Unknown", "RevisionNotReady", f'Revision "{rev}2" is not ready yet.')
+    rolling["status"]["conditions"] = _changed(settled, c - 590, {"LatestDeploymentReady": progressing,
+                                                                  "PredictorConfigurationReady": progressing})
     rolling["status"]["components"] = {"predictor": _component(f"{rev}2", f"{rev}1", [(f"{rev}1", 100)])}
     rolling["status"]["modelStatus"] = {"transitionStatus": "InProgress", "copies": {"failedCopies": 0, "totalCopies": 1},
                                         "states": {"activeModelState": "Loaded", "targetModelState": "Loading"}}
     rolled = copy.deepcopy(fraud)
-    rolled["status"]["conditions"] = _conditions(c + 10)
+    rolled["status"]["conditions"] = _changed(rolling["status"]["conditions"], c + 10, {
+        "LatestDeploymentReady": ("True", "", ""), "PredictorConfigurationReady": ("True", "", "")})
     rolled["status"]["components"] = {"predictor": _component(f"{rev}2", f"{rev}2", [(f"{rev}2", 100)]),
                                       "transformer": _component("fraud-detector-transformer-00002",
                                                                 "fraud-detector-transformer-00002",
@@ -216,10 +237,9 @@ def initial_history(created_ns: int) -> dict[str, dict[str, Any]]:
     broken = copy.deepcopy(rolled)
     broken["metadata"]["generation"] = broken["status"]["observedGeneration"] = 3
     failure = f'Revision "{rev}3" failed with message: Back-off pulling image "{BAD_IMAGE}".'
-    broken["status"]["conditions"] = _conditions(c + 10)
-    for condition in broken["status"]["conditions"]:
-        if condition["type"] in ("LatestDeploymentReady", "PredictorConfigurationReady"):
-            condition.update(status="False", reason="RevisionFailed", message=failure, lastTransitionTime=_iso(c + 75))
+    broken["status"]["conditions"] = _changed(rolled["status"]["conditions"], c + 75, {
+        "LatestDeploymentReady": ("False", "RevisionFailed", failure),
+        "PredictorConfigurationReady": ("False", "RevisionFailed", failure)})
     broken["status"]["components"]["predictor"] = _component(f"{rev}3", f"{rev}2", [(f"{rev}2", 100)])
     failed_pod = _failed_pod(FAILED_ROLLOUT, c + 60)
     _startup_events(events, FAILED_ROLLOUT, c + 60)
@@ -272,17 +292,15 @@ def restart_history(created_ns: int, restart: Restart, *, sequence: int = 10) ->
     failure = {"reason": "ModelLoadFailed", "exitCode": restart.exit_code, "time": _iso(r), "location": restart.pod.name}
     failed = copy.deepcopy(isvc)
     message = f'Revision "{restart.pod.revision}" failed with message: Container failed with: .'
-    failed["status"]["conditions"] = _conditions(c + 10, failed={"PredictorReady": ("RevisionFailed", message),
-                                                                 "Ready": ("RevisionFailed", message)})
-    for condition in failed["status"]["conditions"]:
-        if condition["status"] == "False":
-            condition["lastTransitionTime"] = _iso(r + 1)
+    failed["status"]["conditions"] = _changed(_conditions(c + 10), r + 1, {
+        "PredictorReady": ("False", "RevisionFailed", message), "Ready": ("False", "RevisionFailed", message)})
     failed["status"]["components"] = component
     failed["status"]["modelStatus"] = {"transitionStatus": "BlockedByFailedLoad", "lastFailureInfo": failure,
                                        "copies": {"failedCopies": 1, "totalCopies": 1},
                                        "states": {"activeModelState": "Pending", "targetModelState": "FailedToLoad"}}
     recovered = copy.deepcopy(isvc)
-    recovered["status"]["conditions"] = _conditions(r + 5)
+    recovered["status"]["conditions"] = _changed(failed["status"]["conditions"], r + 5, {
+        "PredictorReady": ("True", "", ""), "Ready": ("True", "", "")})
     recovered["status"]["components"] = component
     recovered["status"]["modelStatus"] = _loaded(failure=failure)
     return {f"{sequence:03d}-pods.json": {"apiVersion": "v1", "kind": "PodList", "items": [pod]},

@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from collector.errors import ConfigError
 from collector.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)
@@ -63,7 +64,19 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_history(load_settings(config_file=args.config, overrides=overrides(args)))
+    settings = load_settings(config_file=args.config, overrides=overrides(args))
+    if problems := start_problems(settings):
+        raise ConfigError(problems)
+    return run_history(settings)
+
+
+def start_problems(settings: Settings) -> list[str]:
+    """What ``servelog run`` checks at start, but the log root (the history reads no log files)."""
+    from collector.preflight import listen_problem, state_dir_problem  # noqa: PLC0415
+
+    found = [state_dir_problem(settings.state_dir) if settings.output == "opensearch" else None,
+             listen_problem(settings.telemetry.listen)]
+    return [problem for problem in found if problem is not None]
 
 
 def run_history(settings: Settings) -> int:
