@@ -10,7 +10,17 @@
 
 Shutdown (SIGTERM/SIGINT): stop reading, queue the open batch, let senders drain for at most
 ``shutdown_timeout_seconds``, then abandon what is still unacknowledged (it is re-read on the next
-start) and save checkpoints. Exit 0.
+start) and save checkpoints. A second signal stops at once: nothing more is waited for, the
+acknowledged positions are saved. ``--once`` also ends when a batch made no progress for
+``opensearch.once_give_up_seconds`` (the sink gives up, see :mod:`collector.sinks.opensearch.sink`).
+The :class:`Summary` says whether everything read was delivered; the exit status follows from it
+(:func:`collector.runner.exit_status`).
+
+Health: ``/healthz`` (:meth:`App.alive`) fails only when the reader is stuck; it stays 200 while
+reading waits for the senders (backpressure during an outage) and says in its body what the
+destination last did. ``/readyz`` (:meth:`App.ready`) means started, pod metadata synced and the
+state directory taking checkpoint writes; OpenSearch's reachability is not part of it, so an
+outage does not turn every pod NotReady and stall a rollout.
 """
 
 from __future__ import annotations
@@ -32,11 +42,15 @@ from collector.model import MetadataProvider
 from collector.pipeline.batcher import Batch, Batcher, Stopped
 from collector.pipeline.checkpoints import AckTracker, CheckpointStore
 from collector.settings import Settings
-from collector.sinks.opensearch.sink import Abandoned, DeliveryReport
+from collector.sinks.opensearch.sink import Abandoned, DeliveryReport, GaveUp
 from collector.sources.files.source import FilesSource
+from collector.telemetry.health import DestinationHealth
 from collector.telemetry.metrics import Metrics
 
 log = structlog.get_logger(__name__)
+
+HEARTBEAT_STALE_SECONDS = 60.0  # a reader silent this long (and not waiting on backpressure) is stuck
+_ABORT_GRACE_SECONDS = 2.0  # after abort, how long senders in the middle of a request are waited for
 
 
 class Sink(Protocol):
@@ -62,19 +76,28 @@ class Source(Protocol):
 class Summary:
     """Totals of one run (printed by ``--once``)."""
 
+    output: str = "opensearch"
     lines_read: int = 0
     documents: int = 0
     indexed: int = 0
     already_present: int = 0
     dead_lettered: int = 0
-    abandoned_batches: int = 0
-    failed: str | None = None
+    printed: int = 0  # --output stdout: documents printed instead of sent
+    abandoned_batches: int = 0  # batches whose delivery was given up (they are read again next time)
+    unacknowledged_batches: int = 0  # batches read but not acknowledged when the run ended
+    gave_up: str | None = None  # --once: why delivery stopped making progress
+    failed: str | None = None  # an unexpected failure
+
+    @property
+    def delivered_everything(self) -> bool:
+        return not (self.gave_up or self.failed or self.abandoned_batches or self.unacknowledged_batches)
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "lines_read": self.lines_read, "documents": self.documents, "indexed": self.indexed,
-            "already_present": self.already_present, "dead_lettered": self.dead_lettered,
-            "abandoned_batches": self.abandoned_batches,
+            "output": self.output, "lines_read": self.lines_read, "documents": self.documents,
+            "indexed": self.indexed, "already_present": self.already_present, "dead_lettered": self.dead_lettered,
+            "printed": self.printed, "abandoned_batches": self.abandoned_batches,
+            "unacknowledged_batches": self.unacknowledged_batches, "gave_up": self.gave_up, "failed": self.failed,
         }
 
 
@@ -90,13 +113,17 @@ class App:
         sink: Sink | None = None,
         stdout: BinaryIO | None = None,
         make_source: Callable[[App], Source] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.metadata = metadata
+        self.clock = clock
         self.stop = threading.Event()  # stop reading
-        self.abort = threading.Event()  # stop delivering (shutdown deadline passed)
-        self.summary = Summary()
+        self.abort = threading.Event()  # stop delivering (shutdown deadline passed, gave up, second signal)
+        self.forced = threading.Event()  # a second signal: wait for nothing more
+        self.health = DestinationHealth(self.metrics, clock=clock)
+        self.summary = Summary(output=settings.output)
         self._summary_lock = threading.Lock()
         self._persist = settings.output == "opensearch"
         self.store = CheckpointStore(Path(settings.state_dir) / "checkpoints.json")
@@ -107,7 +134,7 @@ class App:
         self.batcher = Batcher(
             acks=self.acks, out=self.queue, max_docs=settings.opensearch.bulk_max_docs,
             max_bytes=settings.opensearch.bulk_max_bytes, max_age=settings.opensearch.flush_interval_seconds,
-            stop=self.abort,
+            stop=self.stop,  # a full queue never holds the reader past a stop request
         )
         self._client: Any = None
         self.sink = sink or self._make_sink(stdout)
@@ -115,8 +142,9 @@ class App:
             settings=settings, batcher=self.batcher, store=self.store, acks=self.acks, metrics=self.metrics,
             metadata=metadata,
         )
-        self._last_delivery_ok: float | None = None
         self._workers: list[threading.Thread] = []
+        self._started = False
+        self._checkpoint_error: str | None = None
 
     def _make_sink(self, stdout: BinaryIO | None) -> Sink:
         if self.settings.output == "stdout":
@@ -136,23 +164,27 @@ class App:
         return OpenSearchSink(
             client=self._client, deadletter=deadletter, metrics=self.metrics, abort=self.abort,
             initial_backoff=os_settings.retry_initial_seconds, max_backoff=os_settings.retry_max_seconds,
+            give_up_after=os_settings.once_give_up_seconds if self.settings.once else None, health=self.health,
+            clock=self.clock,
         )
 
     # -- health ----------------------------------------------------------------------------------
     def alive(self) -> tuple[bool, str]:
-        age = time.monotonic() - self.source.heartbeat
-        return (age < 60, f"reader heartbeat {age:.1f}s ago")
+        """Liveness: the reader polls, or waits for the senders (backpressure). Never OpenSearch's state."""
+        age = self.clock() - self.source.heartbeat
+        waiting = self.queue.full()
+        ok = age < HEARTBEAT_STALE_SECONDS or waiting
+        reader = f"reader heartbeat {age:.1f}s ago" + ("; reading waits for the senders" if waiting else "")
+        return ok, f"{reader}; {self.health.describe()}"
 
     def ready(self) -> tuple[bool, str]:
+        """Readiness: started, pod metadata synced, checkpoints being saved."""
+        if not self._started:
+            return False, "starting"
         if self.metadata is not None and not self.metadata.synced():
             return False, "pod metadata not synced yet"
-        if self._client is not None:
-            recent = self._last_delivery_ok is not None and time.monotonic() - self._last_delivery_ok < 30
-            if not recent:
-                try:
-                    self._client.info()
-                except Exception as exc:
-                    return False, f"OpenSearch not reachable: {exc}"
+        if self._checkpoint_error is not None:
+            return False, f"checkpoints cannot be saved: {self._checkpoint_error}"
         return True, "ready"
 
     # -- threads ---------------------------------------------------------------------------------
@@ -164,6 +196,14 @@ class App:
                 return
             try:
                 report = self.sink.deliver(batch.pieces) if batch.pieces else DeliveryReport()
+            except GaveUp as exc:
+                log.error("delivery_gave_up", reason=exc.reason, message=exc.message, seconds=exc.seconds)
+                with self._summary_lock:
+                    self.summary.abandoned_batches += 1
+                    self.summary.gave_up = self.summary.gave_up or str(exc)
+                self.stop.set()
+                self.abort.set()
+                continue
             except Abandoned:
                 with self._summary_lock:
                     self.summary.abandoned_batches += 1
@@ -175,7 +215,6 @@ class App:
                 self.abort.set()
                 self.stop.set()
                 continue
-            self._last_delivery_ok = time.monotonic()
             self.acks.acknowledge(batch.ticket)
             self.metrics.in_flight.set(self.acks.in_flight())
             if batch.positions:
@@ -183,7 +222,10 @@ class App:
                 if newest:
                     self.metrics.lag_seconds.set(max(0.0, time.time() - newest / 1e9))
             with self._summary_lock:
-                self.summary.indexed += report.created
+                if self.settings.output == "stdout":
+                    self.summary.printed += report.created
+                else:
+                    self.summary.indexed += report.created
                 self.summary.already_present += report.present
                 self.summary.dead_lettered += report.dead_lettered
 
@@ -195,18 +237,36 @@ class App:
                 break
 
     def _save(self) -> None:
+        """Save acknowledged positions; a failure is logged (once per cause), counted and makes /readyz fail."""
         if not self._persist:
             return
         try:
-            self.store.save()
+            # after a failure the store no longer knows it is dirty: write it whole until a save succeeds
+            self.store.save(force=self._checkpoint_error is not None)
         except OSError as exc:
-            log.error("checkpoint_save_failed", error=str(exc))
+            self.metrics.checkpoint_save_failures.inc()
+            error = f"{self.store.path}: {exc.strerror or exc}"
+            if error != self._checkpoint_error:
+                log.error("checkpoint_save_failed", error=error, action="positions are kept in memory and saved "
+                          "when the state directory accepts writes again; /readyz fails meanwhile")
+            self._checkpoint_error = error
+        else:
+            if self._checkpoint_error is not None:
+                log.info("checkpoint_save_recovered", previous_error=self._checkpoint_error)
+            self._checkpoint_error = None
         if self.store.saved_at is not None:
             self.metrics.checkpoint_age.set(time.time() - self.store.saved_at)
 
     def install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info("shutdown_requested", signal=signal.Signals(signum).name)
+            name = signal.Signals(signum).name
+            if self.stop.is_set():
+                log.warning("shutdown_forced", signal=name, action="stopping now; unacknowledged lines are read again "
+                            "on the next start")
+                self.forced.set()
+                self.abort.set()
+            else:
+                log.info("shutdown_requested", signal=name, action="draining; a second signal stops at once")
             self.stop.set()
 
         signal.signal(signal.SIGTERM, on_signal)
@@ -214,7 +274,7 @@ class App:
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> Summary:
-        """Read, deliver and checkpoint until stopped (or, with ``once``, until caught up)."""
+        """Read, deliver and checkpoint until stopped (or, with ``once``, until caught up or given up)."""
         once = self.settings.once
         for _ in range(self.settings.opensearch.workers):
             worker = threading.Thread(target=self._sender, name="sender", daemon=True)
@@ -222,6 +282,7 @@ class App:
             self._workers.append(worker)
         checkpointer = threading.Thread(target=self._checkpointer, name="checkpointer", daemon=True)
         checkpointer.start()
+        self._started = True
         log.info("collector_started", log_root=str(self.settings.log_root), once=once,
                  output=self.settings.output, node=self.settings.node_name)
         try:
@@ -230,38 +291,47 @@ class App:
             pass
         finally:
             self._drain(deadline=None if once and not self.stop.is_set() else
-                        time.monotonic() + self.settings.pipeline.shutdown_timeout_seconds)
+                        self.clock() + self.settings.pipeline.shutdown_timeout_seconds)
             self.source.close()
         self.summary.lines_read = self.source.lines_read
         self.summary.documents = self.source.documents
         unreadable = getattr(self.source, "unreadable", 0)  # files source: input it could not read
         if once and unreadable and self.summary.failed is None:
             self.summary.failed = f"{unreadable} file(s) or directories under the log root could not be read"
+        self.summary.unacknowledged_batches = self.acks.in_flight()
         log.info("collector_stopped", **self.summary.as_dict())
         return self.summary
 
     def _drain(self, *, deadline: float | None) -> None:
-        """Deliver what is queued; past ``deadline`` give up on unacknowledged batches."""
-        for _ in self._workers:
-            while True:
+        """Deliver what is queued; past ``deadline`` (or at a second signal) give up on the unacknowledged.
+
+        ``deadline`` None (``--once`` running to its end) waits for the senders, which end on their
+        own (delivered, or given up); a signal sets a deadline.
+        """
+        sentinels = len(self._workers)
+        aborted_at: float | None = None
+        while not self.forced.is_set():
+            now = self.clock()
+            if deadline is None and self.stop.is_set():
+                deadline = now + self.settings.pipeline.shutdown_timeout_seconds
+            if deadline is not None and now > deadline:
+                self.abort.set()
+            if self.abort.is_set():
+                aborted_at = now if aborted_at is None else aborted_at
+                if now - aborted_at > _ABORT_GRACE_SECONDS:
+                    break  # senders still in a request: their batches stay unacknowledged
+            if sentinels:
                 try:
                     self.queue.put(None, timeout=0.2)
-                    break
+                    sentinels -= 1
                 except queue.Full:
-                    if deadline is not None and time.monotonic() > deadline:
-                        self.abort.set()
-                    if self.stop.is_set() and deadline is None:
-                        deadline = time.monotonic() + self.settings.pipeline.shutdown_timeout_seconds
-        for worker in self._workers:
-            while worker.is_alive():
-                if deadline is None and self.stop.is_set():
-                    deadline = time.monotonic() + self.settings.pipeline.shutdown_timeout_seconds
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    self.abort.set()
-                    remaining = 5.0
-                worker.join(timeout=min(remaining, 0.5) if remaining is not None else 0.5)
+                    pass
+                continue
+            alive = [worker for worker in self._workers if worker.is_alive()]
+            if not alive:
+                break
+            alive[0].join(timeout=0.2)
         self.abort.set()
         self._save()
-        if self._client is not None:
+        if self._client is not None and not any(worker.is_alive() for worker in self._workers):
             self._client.close()

@@ -31,8 +31,17 @@ SERVELOG_OPENSEARCH__PASSWORD_FILE. Precedence: flags > environment > file > def
 Secrets (opensearch.password, opensearch.password_file) are never accepted as flags.
 `servelog config-reference` prints every setting with its default.
 
-exit status: 0 success (including a SIGTERM drain), 2 invalid settings (including a log root that does
-not exist, a state directory that cannot be written, a port that is taken), 1 any other failure.
+exit status:
+  0  every line read was delivered: created, already present, or dead-lettered (a per-document
+     refusal); also after a SIGTERM whose drain acknowledged everything
+  1  an unexpected failure
+  2  invalid settings, every problem listed (including a log root that does not exist, a state
+     directory that cannot be written, a telemetry port that is taken)
+  3  not everything read was delivered: --once made no progress for opensearch.once_give_up_seconds
+     (default 300 s: an unreachable host, refused credentials, a TLS failure, a URL that is not
+     OpenSearch, a block or a full cluster), or a shutdown left batches unacknowledged (the drain
+     timed out, or a second SIGINT/SIGTERM stopped at once). Checkpoints hold only acknowledged
+     positions: a rerun resumes where delivery stopped, and its replays are harmless 409s.
 """
 
 _CONFIG_HELP = "YAML settings file (or SERVELOG_CONFIG)"
@@ -172,12 +181,20 @@ def _closed_pipe() -> int:
     return 128 + signal.SIGPIPE
 
 
-def print_summary(summary: dict[str, Any]) -> None:
-    """The ``--once`` summary: a human line and a JSON line, on stderr (stdout may carry data)."""
-    sys.stderr.write(
-        "servelog: read {lines_read} lines -> {documents} documents: {indexed} indexed, "
-        "{already_present} already present, {dead_lettered} dead-lettered\n".format(**summary)
-    )
+def print_summary(summary: dict[str, Any], *, reason: str | None = None) -> None:
+    """The run's summary: a human line and a JSON line, on stderr (stdout may carry data).
+
+    A dry run (``--output stdout``) says what it did: documents *printed*, nothing sent. ``reason``
+    (why not everything was delivered) follows on its own line.
+    """
+    head = "servelog: read {lines_read} lines -> {documents} documents: ".format(**summary)
+    if summary.get("output") == "stdout":
+        outcome = "{printed} printed to stdout (dry run: nothing sent to OpenSearch)".format(**summary)
+    else:
+        outcome = "{indexed} indexed, {already_present} already present, {dead_lettered} dead-lettered".format(**summary)
+    sys.stderr.write(head + outcome + "\n")
+    if reason is not None:
+        sys.stderr.write(f"servelog: not everything was delivered: {reason}\n")
     sys.stderr.write(orjson.dumps({"summary": summary}).decode() + "\n")
 
 

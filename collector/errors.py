@@ -3,9 +3,10 @@
     CollectorError
     ├── ConfigError            settings invalid (carries every problem at once)
     ├── SinkError              the OpenSearch boundary (collector.sinks.opensearch.client)
-    │   ├── SinkUnavailable    connection refused/reset, timeout, 5xx: worth retrying
-    │   └── SinkRejected       a 4xx answer for the whole request (.status)
-    │       └── SinkAuthError  401/403: retrying will not help
+    │   ├── SinkUnavailable    no answer (refused, reset, DNS, TLS, timeout: .kind) or a 5xx
+    │   └── SinkRejected       a 4xx answer for the whole request (.status, .error_type)
+    │       ├── SinkAuthError  401/403: credentials refused or a permission missing
+    │       └── SinkBadResponse an answer that is not OpenSearch's (HTML, non-JSON, not a bulk response)
     ├── KubeError              the Kubernetes boundary (collector.kube.client)
     │   ├── KubeUnavailable    connection problems, 5xx, 429: worth retrying
     │   └── KubeRejected       other 4xx (.status); 410 Gone is KubeGone
@@ -32,23 +33,49 @@ class ConfigError(CollectorError):
 
 
 class SinkError(CollectorError):
-    """A failure at the OpenSearch boundary."""
+    """A failure at the OpenSearch boundary.
+
+    ``status`` is the HTTP status (0: no answer), ``error_type`` OpenSearch's ``error.type`` when
+    the body was OpenSearch's JSON error, ``kind`` how a request without answer failed
+    (``refused``, ``tls``, ``timeout``) and ``detail`` the answer's own words, redacted and short.
+    Whether and how to retry is decided from these by
+    :func:`collector.sinks.opensearch.retry.request_verdict`, never here.
+    """
+
+    status: int = 0
+    error_type: str = ""
+    kind: str = ""
+    detail: str = ""
 
 
 class SinkUnavailable(SinkError):
     """OpenSearch could not be reached or answered 5xx; the request may be retried."""
 
+    def __init__(self, message: str, *, status: int = 0, kind: str = "", error_type: str = "", detail: str = "") -> None:
+        self.status, self.kind, self.error_type, self.detail = status, kind, error_type, detail or message
+        super().__init__(message)
+
 
 class SinkRejected(SinkError):
     """OpenSearch answered the whole request with a 4xx status."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, error_type: str = "") -> None:
         self.status = status
+        self.error_type = error_type
+        self.detail = message
         super().__init__(f"OpenSearch refused the request with {status}: {message}")
 
 
 class SinkAuthError(SinkRejected):
     """Credentials were refused (401) or lack a permission (403)."""
+
+
+class SinkBadResponse(SinkRejected):
+    """The answer is not OpenSearch's: a proxy's HTML page, a non-JSON body, a 200 that is not a bulk response."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.error_type, self.detail = status, "", message
+        SinkError.__init__(self, f"the answer is not OpenSearch's ({status}): {message}")
 
 
 class KubeError(CollectorError):

@@ -1,7 +1,8 @@
 """``servelog run``: build the collector from validated settings and run it to completion.
 
 Chooses the metadata provider (static file, pod watch, or none), starts telemetry, installs the
-signal handlers, runs the :class:`~collector.app.App`, and prints the ``--once`` summary.
+signal handlers, runs the :class:`~collector.app.App`, prints the ``--once`` summary and turns the
+run's :class:`~collector.app.Summary` into the exit status (:func:`exit_status`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,40 @@ from typing import Any
 
 import structlog
 
-from collector.app import App
+from collector.app import App, Summary
 from collector.model import MetadataProvider
 from collector.settings import Settings
 from collector.telemetry.logging import configure_logging
 from collector.telemetry.metrics import Metrics
 
 log = structlog.get_logger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # an unexpected failure (a bug, an unwritable dead-letter file, ...)
+EXIT_INVALID_SETTINGS = 2
+EXIT_UNDELIVERED = 3  # something read was not delivered: given up (--once) or abandoned at shutdown
+
+
+def exit_status(summary: Summary) -> int:
+    """0 only when every line read was delivered (created, already present or dead-lettered)."""
+    if summary.failed:
+        return EXIT_FAILED
+    if not summary.delivered_everything:
+        return EXIT_UNDELIVERED
+    return EXIT_OK
+
+
+def failure_message(summary: Summary) -> str | None:
+    """Why the run did not deliver everything, in one line (None when it did)."""
+    if summary.failed:
+        return summary.failed
+    if summary.gave_up:
+        return summary.gave_up
+    if not summary.delivered_everything:
+        batches = max(summary.unacknowledged_batches, summary.abandoned_batches)
+        return (f"{batches} batch(es) were not acknowledged before the run ended; their lines are read again on the "
+                "next start (checkpoints hold only acknowledged positions)")
+    return None
 
 
 def make_metadata_provider(settings: Settings) -> MetadataProvider | None:
@@ -70,14 +98,15 @@ def run_collector(settings: Settings) -> int:
         stop = getattr(metadata, "stop", None)
         if callable(stop):
             stop()
-    if settings.once:
+    status = exit_status(summary)
+    reason = failure_message(summary)
+    if reason is not None:
+        log.error("collector_failed" if summary.failed else "delivery_incomplete", reason=reason, exit_status=status)
+    if settings.once or reason is not None:
         from collector.cli import print_summary  # noqa: PLC0415
 
-        print_summary(summary.as_dict())
-    if summary.failed:
-        log.error("collector_failed", reason=summary.failed)
-        return 1
-    return 0
+        print_summary(summary.as_dict(), reason=reason)
+    return status
 
 
 def _api_source_factory(settings: Settings, metrics: Metrics, metadata: MetadataProvider | None) -> Any:

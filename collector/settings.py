@@ -67,6 +67,10 @@ class OpenSearchSettings(_Group):
     workers: int = Field(2, ge=1, le=16, description="Concurrent _bulk requests in flight.")
     retry_initial_seconds: float = Field(0.5, gt=0, description="First retry backoff (exponential, with jitter).")
     retry_max_seconds: float = Field(30.0, gt=0, description="Backoff ceiling between two attempts.")
+    once_give_up_seconds: float = Field(
+        300.0, gt=0, description="--once: give up (exit 3) after this long without delivery progress; the daemon retries "
+        "for as long as it runs.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> OpenSearchSettings:

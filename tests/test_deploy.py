@@ -218,6 +218,7 @@ def test_daemonset_never_runs_two_collectors_on_a_node_and_runs_on_every_node(ba
                                                    "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
     spec = daemonset["spec"]["template"]["spec"]
     assert spec["tolerations"] == [{"operator": "Exists"}]
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}, "tolerating every taint must not mean Windows nodes"
     assert spec["priorityClassName"] == "system-node-critical"
     quota = one(base, "ResourceQuota")
     (scope,) = quota["spec"]["scopeSelector"]["matchExpressions"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from collector.sinks.opensearch.retry import REASONS as DESTINATION_REASONS
+
 PARSE_ERROR_REASONS = ("malformed_cri", "invalid_utf8")
 DEADLETTER_DESTINATIONS = ("index", "file")
 BULK_OUTCOMES = ("ok", "partial", "unavailable", "rejected", "too_large")
@@ -67,6 +69,20 @@ class Metrics:
         self.checkpoint_age = Gauge(
             "servelog_checkpoint_age_seconds", "Seconds since checkpoints were last saved.", registry=r
         )
+        self.destination_errors = Counter(
+            "servelog_destination_errors_total",
+            "_bulk requests the destination did not take whole, by reason (documents are retried, never dropped).",
+            ["reason"], registry=r,
+        )
+        self.destination_healthy = Gauge(
+            "servelog_destination_healthy", "1 while OpenSearch takes every document sent, 0 while it does not.",
+            registry=r,
+        )
+        self.destination_healthy.set(1)
+        self.checkpoint_save_failures = Counter(
+            "servelog_checkpoint_save_failures_total", "Checkpoint saves that failed (the state directory refused).",
+            registry=r,
+        )
         self.reading_paused = Counter(
             "servelog_backpressure_seconds_total", "Seconds reading waited for a full queue.", registry=r
         )
@@ -88,3 +104,5 @@ class Metrics:
             self.documents_dead_lettered.labels(destination)
         for outcome in BULK_OUTCOMES:
             self.bulk_requests.labels(outcome)
+        for reason in DESTINATION_REASONS:
+            self.destination_errors.labels(reason)

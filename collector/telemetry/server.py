@@ -1,5 +1,8 @@
 """The telemetry HTTP endpoint: ``/metrics`` (Prometheus), ``/healthz`` (alive), ``/readyz`` (ready).
 
+Each check returns ``(ok, detail)``: 200 or 503, with the detail as the body (``/healthz``'s body
+carries the destination's state, which never fails it; see :mod:`collector.app`).
+
 Bound to loopback unless configured otherwise: a monitoring port is attack surface (CVE-2024-4323
 hit a peer's), so exposing it on the pod IP is an explicit choice made in the DaemonSet manifest.
 Health is a function injected by the app, so this module knows nothing of the pipeline.

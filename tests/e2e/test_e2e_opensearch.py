@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from collector.cli import main
 from collector.settings import OpenSearchSettings
 from collector.sinks.opensearch.client import OpenSearchClient
 from tests.e2e.conftest import Cluster

@@ -212,7 +212,8 @@ class OpenSearchNode:
         # the launcher runs from the (read-only) home: point its relative GC log, error file and heap
         # dump paths at this node's own directories
         options = (config / "jvm.options").read_text()
-        options = options.replace("file=logs/", f"file={self.workdir}/logs/").replace("ErrorFile=logs/", f"ErrorFile={self.workdir}/logs/")
+        options = options.replace("file=logs/", f"file={self.workdir}/logs/")
+        options = options.replace("ErrorFile=logs/", f"ErrorFile={self.workdir}/logs/")
         options = options.replace("HeapDumpPath=data", f"HeapDumpPath={self.workdir}/data")
         (config / "jvm.options").write_text(options)
         http_port, transport_port = free_port(), free_port()

@@ -86,9 +86,8 @@ class TestClassify:
         verdict = classify(response, 7)
         assert verdict.created == [0]
         assert verdict.present == [1]
-        assert verdict.retry == [2, 4, 6]
-        assert [(i, r.status, r.error_type) for i, r in verdict.rejected] == [
-            (3, 400, "mapper_parsing_exception"), (5, 403, "security_exception")]
+        assert verdict.retry == [2, 4, 5, 6], "403 is a missing permission: the destination's problem, retried"
+        assert [(i, r.status, r.error_type) for i, r in verdict.rejected] == [(3, 400, "mapper_parsing_exception")]
         assert "timestamp" in verdict.rejected[0][1].reason
 
     def test_an_answer_that_does_not_match_the_request_is_retried_whole(self) -> None:

@@ -1,9 +1,16 @@
 """The only module that imports ``opensearchpy``: connection setup and error translation.
 
 Everything else talks to OpenSearch through :class:`OpenSearchClient`, which raises only
-servelog's own errors (``SinkUnavailable``, ``SinkRejected``, ``SinkAuthError``) with the library's
-exception chained as the cause. The transport's own retries are switched off (``max_retries=0``):
-retrying lives in exactly one layer, :mod:`collector.sinks.opensearch.sink`.
+servelog's own errors (``SinkUnavailable``, ``SinkRejected``, ``SinkAuthError``, ``SinkBadResponse``)
+with the library's exception chained as the cause, and with what the verdict needs as data: the
+status, OpenSearch's ``error.type``, how a request without answer failed (``refused``, ``tls``,
+``timeout``) and whether the body was OpenSearch's JSON at all (a proxy's HTML page is not). The
+transport's own retries are switched off (``max_retries=0``): retrying lives in exactly one layer,
+:mod:`collector.sinks.opensearch.sink`.
+
+The connection pool holds ``workers + 2`` connections (the senders, the dead-letter writes they
+make, and a spare), so no sender ever finds it full and drops a connection ("Connection pool is
+full, discarding connection"); urllib3's default is one.
 
 Secrets are read through :func:`collector.settings.read_secret` when the client is built, and the
 client is rebuilt when a password file changes (``refresh_credentials``); no error message built
@@ -20,7 +27,7 @@ import opensearchpy
 import orjson
 from opensearchpy.serializer import JSONSerializer
 
-from collector.errors import SinkAuthError, SinkRejected, SinkUnavailable
+from collector.errors import SinkAuthError, SinkBadResponse, SinkRejected, SinkUnavailable
 from collector.settings import OpenSearchSettings, read_secret
 
 
@@ -28,7 +35,10 @@ class _OrjsonSerializer(JSONSerializer):
     """orjson for speed: bulk responses carry one item per document."""
 
     def loads(self, s: Any) -> Any:
-        return orjson.loads(s)
+        try:
+            return orjson.loads(s)
+        except orjson.JSONDecodeError as exc:
+            raise opensearchpy.exceptions.SerializationError(f"not JSON: {exc}") from exc
 
     def dumps(self, data: Any) -> Any:
         if isinstance(data, str | bytes):
@@ -67,6 +77,7 @@ class OpenSearchClient:
             "retry_on_timeout": False,
             "serializer": _OrjsonSerializer(),
             "http_compress": False,
+            "pool_maxsize": s.workers + 2,
         }
         if s.url.startswith("https://"):
             kwargs.update(use_ssl=True, verify_certs=s.verify_certs, ssl_show_warn=False)
@@ -119,6 +130,11 @@ class OpenSearchClient:
         """Any other REST call (templates, ISM, search); JSON in, parsed JSON out."""
         return self._call(self._client.transport.perform_request, method, path, body=body, params=params)
 
+    @property
+    def url(self) -> str:
+        """The configured URL, without credentials (for messages)."""
+        return redact(self._settings.url)
+
     def info(self) -> dict[str, Any]:
         """``GET /``: cluster name and version; also a reachability probe."""
         return self._call(self._client.info)
@@ -131,15 +147,49 @@ class OpenSearchClient:
             return fn(*args, **kwargs)
         except opensearchpy.exceptions.ConnectionError as exc:
             # ConnectionTimeout and SSLError are ConnectionErrors too
-            raise SinkUnavailable(redact(f"OpenSearch unreachable: {exc}", self._secret)) from exc
+            kind = ("tls" if isinstance(exc, opensearchpy.exceptions.SSLError) else
+                    "timeout" if isinstance(exc, opensearchpy.exceptions.ConnectionTimeout) else "refused")
+            detail = redact(_root_cause(exc), self._secret)
+            raise SinkUnavailable(f"OpenSearch unreachable at {self.url}: {detail}", kind=kind, detail=detail) from exc
         except opensearchpy.exceptions.TransportError as exc:
             status = exc.status_code if isinstance(exc.status_code, int) else 0
             message = redact(_describe(exc), self._secret)
-            if status in (401, 403):
-                raise SinkAuthError(status, message) from exc
+            error_type = _error_type(exc)
+            opensearch_body = isinstance(exc.info, dict)
+            if status == 401 or (status == 403 and opensearch_body):
+                raise SinkAuthError(status, message, error_type=error_type) from exc
             if status >= 500 or status == 0:
-                raise SinkUnavailable(f"OpenSearch answered {status}: {message}") from exc
-            raise SinkRejected(status, message) from exc
+                raise SinkUnavailable(f"OpenSearch answered {status}: {message}", status=status, error_type=error_type,
+                                      detail=message) from exc
+            if not opensearch_body:
+                raise SinkBadResponse(status, message) from exc
+            raise SinkRejected(status, message, error_type=error_type) from exc
+        except opensearchpy.exceptions.SerializationError as exc:
+            # a 2xx whose body is not JSON (a proxy's or another service's page)
+            raise SinkBadResponse(200, redact(str(exc), self._secret)[:300]) from exc
+
+
+def _error_type(exc: Any) -> str:
+    info = exc.info
+    if isinstance(info, dict) and isinstance(info.get("error"), dict):
+        return str(info["error"].get("type", ""))
+    return ""
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost cause's words ("[Errno 111] Connection refused"), not the library's wrapping."""
+    inner: BaseException = exc
+    seen = 0
+    while seen < 10:
+        nested = inner.__cause__ or inner.__context__
+        args: tuple[Any, ...] = tuple(getattr(inner, "args", ()))
+        if nested is None and len(args) >= 3 and isinstance(args[2], BaseException):
+            nested = args[2]  # opensearch-py keeps the original exception as its third argument
+        if nested is None:
+            break
+        inner, seen = nested, seen + 1
+    text = str(inner) or type(inner).__name__
+    return text[:300]
 
 
 def _describe(exc: Any) -> str:
@@ -147,10 +197,11 @@ def _describe(exc: Any) -> str:
     if isinstance(info, dict):
         err = info.get("error")
         if isinstance(err, dict):
-            return f"{err.get('type', '')}: {err.get('reason', '')}"
+            return f"{err.get('type', '')}: {err.get('reason', '')}"[:500]
         if err:
-            return str(err)
-    return str(exc.error)
+            return str(err)[:500]
+    text = exc.error.decode("utf-8", "replace") if isinstance(exc.error, bytes) else str(exc.error)
+    return " ".join(text.split())[:200]  # a proxy's HTML page: its first words, on one line
 
 
 def _mtime(path: Path) -> float | None:

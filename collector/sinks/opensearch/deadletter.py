@@ -5,7 +5,8 @@ A refused document becomes a dead-letter document (the reason, the status, the t
 into ``serving-deadletter-<line's day>`` under the original ``_id`` (so a replay is again a 409).
 When that write fails too, or OpenSearch is unreachable for it, the record is appended to a local
 NDJSON file under the state directory and fsynced before the batch is acknowledged. Every document
-thus ends somewhere findable, and is counted by destination.
+thus ends somewhere findable, and is counted by destination. The dead-letter index gets three
+attempts (immediate: the documents already have their outcome, the file is durable too).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import orjson
 from collector import model as m
 from collector.errors import SinkError
 from collector.sinks.opensearch.client import OpenSearchClient
-from collector.sinks.opensearch.retry import Rejection, classify
+from collector.sinks.opensearch.retry import Rejection, bulk_response_problem, classify
 from collector.transforms.identity import index_name
 
 _KEPT_FIELDS = (m.F_TIMESTAMP, m.F_NAMESPACE, m.F_POD_NAME, m.F_POD_UID, m.F_CONTAINER, m.F_SERVING,
@@ -83,6 +84,8 @@ class DeadLetter:
             try:
                 response = self._client.bulk(b"".join(pieces[i] for i in remaining))
             except SinkError:
+                continue
+            if bulk_response_problem(response, len(remaining)) is not None:
                 continue
             verdict = classify(response, len(remaining))
             # refused by the dead-letter index too: the file; retryable: another attempt

@@ -1,40 +1,67 @@
 """The OpenSearch sink: the one retry layer between the pipeline and ``_bulk``.
 
 ``deliver(pieces)`` returns only when every document has an outcome: created, already present
-(409), or dead-lettered. Failed items alone are resent, with exponential backoff and jitter
-(``tenacity``), for as long as it takes: the log files are the buffer, and a document is never given
-up because OpenSearch is slow. The wait is interruptible: at shutdown the sink gives up *without
-acknowledging*, so the batch is read again on the next start (and its replays are 409s).
+(409), or dead-lettered (a per-item 400 only, or a lone document too large for any request). The
+verdicts are the pure functions of :mod:`collector.sinks.opensearch.retry`; this module applies
+them. Documents still without an outcome (a whole-request failure, per-item 429, blocks, a full
+cluster) are resent, and only they, with exponential backoff and jitter (``tenacity``).
 
-Requests too large (413) are split in halves; a lone document that is still refused, or a whole
-request refused with another 4xx, goes to the dead-letter destination.
+The bound is explicit:
+
+- ``give_up_after`` seconds **without progress** (no document of this batch got an outcome), the
+  sink raises :class:`GaveUp` with the reason: ``--once`` runs pass
+  ``opensearch.once_give_up_seconds`` (300 s by default), so a backfill Job ends and says why. The
+  last backoff is cut to the deadline, so the bound is this plus at most one request timeout.
+- ``None`` (the daemon): no time bound, because the log files are the buffer and a document is
+  never given up because OpenSearch is slow or down; shutdown bounds it instead: the backoff wait
+  is interruptible and ``abort`` makes the sink raise :class:`Abandoned`.
+
+Either way the batch stays unacknowledged, so its lines are read again on the next start (and
+their replays are 409s). Each failed attempt is logged (``bulk_retry``), counted by reason
+(``servelog_destination_errors_total``) and reported to :class:`DestinationHealth`.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential, wait_random
 
-from collector.errors import SinkAuthError, SinkRejected, SinkUnavailable
+from collector.errors import SinkAuthError, SinkBadResponse, SinkError
 from collector.sinks.opensearch.client import OpenSearchClient
 from collector.sinks.opensearch.deadletter import DeadLetter, DeadLetterEntry
-from collector.sinks.opensearch.retry import Rejection, classify
+from collector.sinks.opensearch.retry import Rejection, bulk_response_problem, classify, hint, request_verdict
+from collector.telemetry.health import DestinationHealth
 from collector.telemetry.metrics import Metrics
 
 log = structlog.get_logger(__name__)
+
+_TRANSIENT_OUTCOME = frozenset({"unreachable", "tls", "timeout", "unavailable", "overloaded"})
 
 
 class Abandoned(Exception):
     """Shutdown interrupted delivery; the batch stays unacknowledged."""
 
 
-class _RetryItems(Exception):
-    """Some items must be sent again."""
+class GaveUp(Abandoned):
+    """No progress for ``give_up_after`` seconds; the batch stays unacknowledged. ``reason`` is bounded."""
+
+    def __init__(self, reason: str, message: str, seconds: float) -> None:
+        self.reason, self.message, self.seconds = reason, message, seconds
+        super().__init__(f"gave up after {seconds:g}s without progress: {message} ({hint(reason)})")
+
+
+class _Retry(Exception):
+    """Some documents must be sent again, for ``reason``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason, self.message = reason, message
+        super().__init__(message)
 
 
 @dataclass(slots=True)
@@ -58,7 +85,10 @@ class OpenSearchSink:
         abort: threading.Event,
         initial_backoff: float,
         max_backoff: float,
+        give_up_after: float | None = None,
+        health: DestinationHealth | None = None,
         sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._deadletter = deadletter
@@ -66,65 +96,85 @@ class OpenSearchSink:
         self._abort = abort
         self._initial = initial_backoff
         self._max = max_backoff
+        self._give_up_after = give_up_after
+        self._health = health or DestinationHealth(metrics, clock=clock)
         self._sleep = sleep or self._interruptible_sleep
+        self._clock = clock
 
     def _interruptible_sleep(self, seconds: float) -> None:
         if self._abort.wait(seconds):
             raise Abandoned
 
     def deliver(self, pieces: list[bytes]) -> DeliveryReport:
-        """Send until each document has an outcome (or raise Abandoned at shutdown)."""
+        """Send until each document has an outcome (or raise Abandoned / GaveUp)."""
         report = DeliveryReport()
         self._deliver(pieces, report)
         return report
 
     def _deliver(self, pieces: list[bytes], report: DeliveryReport) -> None:
         pending = list(range(len(pieces)))
+        progress = [self._clock()]  # when a document of this batch last got an outcome
+        bound = self._give_up_after
+        # exponential from retry_initial_seconds up to retry_max_seconds, plus up to one initial step of jitter
+        backoff = wait_exponential(multiplier=self._initial, max=self._max) + wait_random(0, self._initial)
+
+        def remaining() -> float:
+            return math.inf if bound is None else bound - (self._clock() - progress[0])
+
+        def wait(state: RetryCallState) -> float:
+            return max(0.0, min(backoff(state), remaining()))  # never sleep past the deadline
+
+        def stop(_state: RetryCallState) -> bool:
+            return remaining() <= 0
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.warning("bulk_retry", attempt=state.attempt_number, documents=len(pending), reason=str(exc))
+            log.warning("bulk_retry", attempt=state.attempt_number, documents=len(pending),
+                        reason=getattr(exc, "reason", "unknown"), message=str(exc)[:500])
 
-        retrying = Retrying(
-            retry=retry_if_exception_type((SinkUnavailable, _RetryItems, SinkAuthError)),
-            wait=wait_exponential_jitter(initial=self._initial, max=self._max),
-            stop=stop_never,  # bounded by shutdown: the sleep raises Abandoned
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                if self._abort.is_set():
-                    raise Abandoned
-                pending = self._attempt(pieces, pending, report)
-                if pending:
-                    raise _RetryItems(f"{len(pending)} documents to resend")
+        retrying = Retrying(retry=retry_if_exception_type(_Retry), wait=wait, stop=stop, sleep=self._sleep,
+                            before_sleep=before_sleep)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if self._abort.is_set():
+                        raise Abandoned
+                    pending = self._attempt(pieces, pending, report, progress)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            reason, message = (last.reason, last.message) if isinstance(last, _Retry) else ("unavailable", str(last))
+            raise GaveUp(reason, message, bound or 0.0) from last
 
-    def _attempt(self, pieces: list[bytes], pending: list[int], report: DeliveryReport) -> list[int]:
-        """One ``_bulk`` request for ``pending``; returns the indices still to resend."""
+    def _attempt(self, pieces: list[bytes], pending: list[int], report: DeliveryReport,
+                 progress: list[float]) -> list[int]:
+        """One ``_bulk`` request for ``pending``; raises _Retry when some documents must be resent."""
         body = b"".join(pieces[i] for i in pending)
         started = time.perf_counter()
         try:
             response = self._client.bulk(body)
-        except SinkAuthError:
-            self._metrics.bulk_requests.labels("rejected").inc()
-            self._client.refresh_credentials()  # a rotated secret may fix it; retried with backoff
-            raise
-        except SinkUnavailable:
-            self._metrics.bulk_requests.labels("unavailable").inc()
+        except SinkError as exc:
+            failure = request_verdict(status=exc.status, error_type=exc.error_type, kind=exc.kind, detail=exc.detail,
+                                      opensearch_body=not isinstance(exc, SinkBadResponse), url=self._client.url)
+            if failure.split:
+                self._metrics.bulk_requests.labels("too_large").inc()
+                self._split_or_deadletter([pieces[i] for i in pending], report)
+                return []
+            if isinstance(exc, SinkAuthError):
+                self._client.refresh_credentials()  # a rotated secret may fix it
+            outcome = "unavailable" if failure.reason in _TRANSIENT_OUTCOME else "rejected"
+            self._metrics.bulk_requests.labels(outcome).inc()
             self._metrics.documents_retried.inc(len(pending))
-            raise
-        except SinkRejected as exc:
-            if exc.status == 429:
-                self._metrics.bulk_requests.labels("unavailable").inc()
-                self._metrics.documents_retried.inc(len(pending))
-                raise SinkUnavailable(str(exc)) from exc
-            self._metrics.bulk_requests.labels("too_large" if exc.status == 413 else "rejected").inc()
-            self._split_or_deadletter([pieces[i] for i in pending], exc, report)
-            return []
+            self._health.failed(failure.reason, failure.message)
+            raise _Retry(failure.reason, failure.message) from exc
         finally:
             self._metrics.bulk_latency.observe(time.perf_counter() - started)
+        problem = bulk_response_problem(response, len(pending))
+        if problem is not None:
+            odd = request_verdict(status=200, detail=problem, opensearch_body=False, url=self._client.url)
+            self._metrics.bulk_requests.labels("rejected").inc()
+            self._metrics.documents_retried.inc(len(pending))
+            self._health.failed(odd.reason, odd.message)
+            raise _Retry(odd.reason, odd.message)
         verdict = classify(response, len(pending))
         self._metrics.bulk_requests.labels("partial" if verdict.retry or verdict.rejected else "ok").inc()
         report.created += len(verdict.created)
@@ -134,18 +184,29 @@ class OpenSearchSink:
         if verdict.rejected:
             entries = [DeadLetterEntry(pieces[pending[i]], rejection) for i, rejection in verdict.rejected]
             self._dead_letter(entries, report)
-        if verdict.retry:
-            self._metrics.documents_retried.inc(len(verdict.retry))
-        return [pending[i] for i in verdict.retry]
+        if verdict.created or verdict.present or verdict.rejected:
+            progress[0] = self._clock()
+        if not verdict.retry:
+            self._health.ok()
+            return []
+        self._metrics.documents_retried.inc(len(verdict.retry))
+        reason = verdict.retry_reasons.most_common(1)[0][0]
+        message = (f"{len(verdict.retry)} of {len(pending)} documents not taken ({reason}): {verdict.retry_detail}")
+        self._health.failed(reason, message, also=[r for r in verdict.retry_reasons if r != reason])
+        remaining = [pending[i] for i in verdict.retry]
+        pending[:] = remaining  # the retry log and the next attempt see only these
+        raise _Retry(reason, message)
 
-    def _split_or_deadletter(self, pieces: list[bytes], exc: SinkRejected, report: DeliveryReport) -> None:
+    def _split_or_deadletter(self, pieces: list[bytes], report: DeliveryReport) -> None:
+        """413: halves, each delivered on its own; a lone document too large for any request is dead-lettered."""
         if len(pieces) > 1:
             middle = len(pieces) // 2
             self._deliver(pieces[:middle], report)
             self._deliver(pieces[middle:], report)
             return
-        reason = "request too large" if exc.status == 413 else str(exc)
-        self._dead_letter([DeadLetterEntry(pieces[0], Rejection(exc.status, "request_rejected", reason))], report)
+        rejection = Rejection(413, "request_too_large",
+                              "this document alone is larger than the destination accepts (http.max_content_length)")
+        self._dead_letter([DeadLetterEntry(pieces[0], rejection)], report)
 
     def _dead_letter(self, entries: list[DeadLetterEntry], report: DeliveryReport) -> None:
         destinations = self._deadletter.write(entries)
