@@ -132,11 +132,13 @@ def run_history(settings: Settings) -> int:
     finally:
         if server is not None:
             server.stop()
-    if settings.once:
+    from collector.runner import exit_status, failure_message  # noqa: PLC0415 - the same verdict as run's
+
+    status, reason = exit_status(summary), failure_message(summary)
+    if reason is not None:
+        log.error("history_failed" if summary.failed else "delivery_incomplete", reason=reason, exit_status=status)
+    if settings.once or reason is not None:
         from collector.cli import print_summary  # noqa: PLC0415
 
-        print_summary(summary.as_dict())
-    if summary.failed:
-        log.error("history_failed", reason=summary.failed)
-        return 1
-    return 0
+        print_summary(summary.as_dict(), reason=reason)
+    return status
