@@ -32,15 +32,16 @@ F_RESTART = "restart_count"  # integer
 F_LABELS = "labels"  # pod labels, flat_object
 F_PROJECT = "project"  # Hopsworks project (from the namespace or label)
 F_METADATA_SOURCE = "metadata_source"  # kubernetes | static | path: who enriched this line
-F_PARSE_ERROR = "parse_error"  # malformed_cri | invalid_timestamp | invalid_utf8 | malformed_json
+F_PARSE_ERROR = "parse_error"  # malformed_cri (not a CRI/Docker record) | invalid_utf8
 F_TRUNCATED = "truncated"  # true when the line was cut at max_line_bytes
 F_ORIGINAL_BYTES = "original_bytes"  # the line's size before it was cut
 F_LINE_COUNT = "line_count"  # number of physical lines grouped into this document (tracebacks)
+F_PARTIAL = "partial"  # true when a P (partial) line was flushed without its end: the line may be cut
 
 LOG_FIELDS: tuple[str, ...] = (
     F_TIMESTAMP, F_MESSAGE, F_STREAM, F_LEVEL, F_COMPONENT, F_CONTAINER, F_SERVING, F_MODEL_NAME,
     F_MODEL_VERSION, F_NAMESPACE, F_POD_NAME, F_POD_UID, F_NODE, F_RESTART, F_LABELS, F_PROJECT,
-    F_METADATA_SOURCE, F_PARSE_ERROR, F_TRUNCATED, F_ORIGINAL_BYTES, F_LINE_COUNT,
+    F_METADATA_SOURCE, F_PARSE_ERROR, F_TRUNCATED, F_ORIGINAL_BYTES, F_LINE_COUNT, F_PARTIAL,
 )
 
 # Fields of a dead-letter document (index ``serving-deadletter-YYYY.MM.dd``).

@@ -3,9 +3,11 @@
 One assembler serves one container instance (pod UID, container, restart count), whatever the
 source (kubelet files, or the Kubernetes API). For every raw line it:
 
-1. parses the runtime record (CRI or Docker json-file; anything else is kept, marked malformed);
+1. parses the runtime record by the kubelet's rules (:mod:`collector.transforms.cri`; anything else
+   is kept, marked malformed, and dated by its neighbours: see :meth:`LineAssembler._malformed`);
 2. merges ``P`` chunks into one logical line (per stdout/stderr: the runtime may interleave them),
-   cutting at ``max_line_bytes`` and marking the document truncated;
+   cutting at ``max_line_bytes`` on a character boundary and marking the document truncated; a line
+   whose end never came (flushed) is marked ``partial``;
 3. gives the logical line its identity: (timestamp ns, ordinal among lines with that timestamp);
 4. groups Python tracebacks into one document (optional);
 5. encodes the document as a ready ``_bulk`` ``create`` action + source, with the deterministic
@@ -14,7 +16,8 @@ source (kubelet files, or the Kubernetes API). For every raw line it:
 Each document carries a :class:`Position`: the place to resume reading so that every document not
 yet acknowledged is produced again *with the same identity*. While a partial line or a traceback is
 open, that place is the start of the open part (with the ordinal state as it was there), so a crash
-between a ``P`` and its ``F``, or inside a traceback, loses nothing.
+between a ``P`` and its ``F``, inside a traceback, or among leading lines still waiting for a
+timestamp, loses nothing (:mod:`collector.transforms.position`).
 
 The hot path is :meth:`LineAssembler.feed_lines`: per line a split, a memoised timestamp parse, a
 UTF-8 decode, one regex for the level, one hash for the ``_id`` and one ``orjson.dumps`` of the
@@ -25,55 +28,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
 from collector import model as m
-from collector.transforms.cri import Record, format_timestamp, parse_cri, parse_docker_json, parse_kubelet_api
+from collector.transforms import multiline
+from collector.transforms.cri import Record, cut_utf8, format_timestamp, parse_cri, parse_docker_json, parse_kubelet_api
 from collector.transforms.identity import document_id, index_name, stream_prefix
 from collector.transforms.levels import detect_level
-from collector.transforms.multiline import chains_traceback, continues_traceback, starts_traceback
+from collector.transforms.multiline import starts_traceback
+from collector.transforms.position import Mark, Position, StreamCursor, earliest
+from collector.transforms.undated import HeldLines
 
-
-class Position(NamedTuple):  # a tuple: one is built per document on the hot path
-    """A resume point: the locator of a record boundary plus the ordinal state there.
-
-    ``file_id``/``offset`` locate a byte in a logical stream of files (the file's content
-    fingerprint, the byte offset in its uncompressed content); the API source uses ``offset`` 0
-    and relies on the ordinal state alone. The ordinal state: ``run_ts_ns``, the greatest line
-    timestamp seen before this point, ``run_count`` how many lines carried it, ``run_back`` how many
-    lines since then carried an *earlier* timestamp (stdout and stderr are stamped by different
-    writers and may step back a little).
-
-    stdout and stderr records interleave, so a resume point can precede records that already went
-    out inside an emitted document (the rest of a partial line, later lines of a traceback).
-    ``skips`` says how many records of each stream (``-`` for malformed lines) to pass over on
-    resume, still numbering the lines they start; ``midline`` names the streams whose first skipped
-    record continues a line begun before this point.
-    """
-
-    file_id: str | None
-    offset: int
-    run_ts_ns: int
-    run_count: int
-    run_back: int = 0
-    midline: tuple[str, ...] = ()
-    skips: tuple[tuple[str, int], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"file_id": self.file_id, "offset": self.offset, "run_ts_ns": self.run_ts_ns,
-                "run_count": self.run_count, "run_back": self.run_back, "midline": list(self.midline),
-                "skips": [list(pair) for pair in self.skips]}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Position:
-        return cls(
-            file_id=data.get("file_id"), offset=int(data["offset"]),
-            run_ts_ns=int(data.get("run_ts_ns", 0)), run_count=int(data.get("run_count", 0)),
-            run_back=int(data.get("run_back", 0)), midline=tuple(data.get("midline", ())),
-            skips=tuple((str(k), int(n)) for k, n in data.get("skips", ())),
-        )
+__all__ = ["AssemblerOptions", "LineAssembler", "Position"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,36 +54,18 @@ class AssemblerOptions:
     multiline_max_lines: int = 500
 
 
-class _Line:
-    """A completed logical line awaiting encoding (only lines that take part in grouping)."""
-
-    __slots__ = ("flags", "message", "ordinal", "stream", "ts", "ts_ns")
-
-    def __init__(self, ts_ns: int, ts: str, ordinal: int, stream: str | None, message: str,
-                 flags: dict[str, Any] | None) -> None:
-        self.ts_ns, self.ts, self.ordinal, self.stream, self.message, self.flags = ts_ns, ts, ordinal, stream, message, flags
-
-
 class _Partial:
     """Chunks of one logical line that are still arriving (``P`` records)."""
 
-    __slots__ = ("chunks", "dropped", "mark", "ordinal", "size", "ts", "ts_ns")
+    __slots__ = ("chunks", "kept", "mark", "ordinal", "size", "ts", "ts_ns")
 
     def __init__(self, record: Record, mark: Mark, ordinal: int) -> None:
         self.ts_ns, self.ts = record.ts_ns, record.ts
         self.ordinal = ordinal
         self.chunks: list[bytes] = []
-        self.size = 0
-        self.dropped = 0
+        self.size = 0  # bytes of the whole line
+        self.kept = 0  # bytes kept: up to max_line_bytes + 1 (the byte past the cut tells if it splits a character)
         self.mark = mark
-
-
-# grouping states
-_NONE, _FRAMES, _AFTER_EXC, _CHAIN = 0, 1, 2, 3
-
-# A mark: where something still open began: (record sequence number, resume position there,
-# records seen per stream before it, the stream key it belongs to).
-Mark = tuple[int, Position, dict[str, int], str]
 
 
 def _key(stream: str | None) -> str:
@@ -124,7 +74,7 @@ def _key(stream: str | None) -> str:
 Emit = Callable[[bytes, Position], None]
 
 
-class LineAssembler:
+class LineAssembler(StreamCursor):
     """Turns one container instance's raw lines into encoded documents (see module docstring)."""
 
     def __init__(
@@ -147,21 +97,12 @@ class LineAssembler:
         self._namespace = str(fields.get(m.F_NAMESPACE, "unknown"))
         self.set_fields(fields)
         self._indices: dict[str, bytes] = {}
-        start = start or Position(None, 0, 0, 0)
-        self._run_ts = start.run_ts_ns
-        self._run_count = start.run_count
-        self._run_back = start.run_back
-        self._file_id = start.file_id
-        self._offset = start.offset
-        self._seq = 0
+        super().__init__(start or Position(None, 0, 0, 0))
         self._partials: dict[str, _Partial] = {}
-        self._group: list[_Line] = []
-        self._group_state = _NONE
-        self._group_mark: Mark | None = None
+        self._group = multiline.TracebackGroup()
+        self._held = HeldLines(options.max_line_bytes)
+        self._held_lines = self._held.lines  # tested per record: a plain list is the cheapest test
         self._skip_through = skip_through
-        self._counts: dict[str, int] = {}
-        self._skip_left: dict[str, int] = dict(start.skips)
-        self._skip_inline: set[str] = set(start.midline)
         self.documents = 0
         self.parse_errors: dict[str, int] = {}
 
@@ -184,14 +125,23 @@ class LineAssembler:
         max_bytes = self._opt.max_line_bytes
         partials = self._partials
         counts = self._counts
+        held = self._held_lines
+        group = self._group
         for raw in lines:
             before = offset
             offset += len(raw) + 1
-            self._seq += 1
             if self._api:
                 record = parse_kubelet_api(raw)
             else:
                 record = parse_docker_json(raw) if raw[:1] == b"{" else parse_cri(raw)
+            if record is None:
+                if self._nothing_numbered():
+                    self._offset = offset
+                    self._hold(raw, before, offset, None)  # nothing dated yet in this stream
+                    continue
+            elif held:
+                self._release_held(record.ts_ns)
+            self._seq += 1
             key = "-" if record is None else record.stream
             counts[key] = counts.get(key, 0) + 1
             if self._skip_left and self._skip_left.get(key):
@@ -200,9 +150,9 @@ class LineAssembler:
                 continue
             if record is None:
                 self._offset = offset
-                self._malformed(raw, before)
+                self._malformed(raw, before, self._run_ts, None)
                 continue
-            if self._group_state != _NONE and key != _key(self._group[0].stream):
+            if group.lines and key != _key(group.lines[0].stream):
                 # a record of the other stream ends an open traceback here, before it: a resume
                 # point taken now can never fall before one of the group's own lines
                 self._close_group(before=self._mark(before, key))
@@ -212,12 +162,12 @@ class LineAssembler:
                     mark = self._mark(before, key)
                     pending = _Partial(record, mark, self._ordinal(record.ts_ns))
                     partials[record.stream] = pending
-                room = max_bytes - pending.size
                 content = record.content
+                room = max_bytes + 1 - pending.kept
                 if room > 0:
-                    pending.chunks.append(content[:room] if len(content) > room else content)
-                if len(content) > room:
-                    pending.dropped += len(content) - max(room, 0)
+                    piece = content[:room] if len(content) > room else content
+                    pending.chunks.append(piece)
+                    pending.kept += len(piece)
                 pending.size += len(content)
                 self._offset = offset
                 if record.partial:
@@ -230,41 +180,59 @@ class LineAssembler:
             flags = None
             if len(content) > max_bytes:
                 flags = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: len(content)}
-                content = content[:max_bytes]
+                content = cut_utf8(content, max_bytes)
             self._line(record.ts_ns, record.ts, record.stream, content, flags, before)
 
     def feed_overlong(self, head: bytes, *, start_offset: int, end_offset: int) -> None:
         """A line with no newline within the limit: ``head`` is its start, the rest was skipped."""
+        record = parse_docker_json(head) if head[:1] == b"{" else parse_cri(head)
+        size = end_offset - start_offset - 1  # the physical line, without its newline
+        if record is None:
+            flags: dict[str, Any] = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: size}
+            if self._nothing_numbered():
+                self._offset = end_offset
+                self._hold(head, start_offset, end_offset, flags)
+                return
+        elif self._held_lines:
+            self._release_held(record.ts_ns)
         self._seq += 1
-        record = parse_cri(head) or (parse_docker_json(head) if head[:1] == b"{" else None)
         key = "-" if record is None else record.stream
         self._counts[key] = self._counts.get(key, 0) + 1
         self._offset = end_offset
-        flags: dict[str, Any] = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: end_offset - start_offset - 1}
+        if self._skip_left and self._skip_left.get(key):
+            self._skip_record(key, record)
+            return
         if record is None:
-            ts_ns = self._run_ts
-            self._count_error("malformed_cri")
-            flags[m.F_PARSE_ERROR] = "malformed_cri"
-            self._line(ts_ns, format_timestamp(ts_ns), None, head[: self._opt.max_line_bytes], flags, start_offset)
-        else:
-            self._line(record.ts_ns, record.ts, record.stream, record.content[: self._opt.max_line_bytes], flags,
-                       start_offset)
+            self._malformed(head, start_offset, self._run_ts, flags)
+            return
+        content_bytes = size - (len(head) - len(record.content))  # the record's content, without the prefix
+        flags = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: content_bytes}
+        self._line(record.ts_ns, record.ts, record.stream, cut_utf8(record.content, self._opt.max_line_bytes),
+                   flags, start_offset)
 
     def flush(self, *, partial_lines: bool = True) -> None:
         """Close what is open: an open traceback and (``partial_lines``) trailing ``P`` chunks.
 
         Without ``partial_lines`` an unfinished line stays open (its writer may still be writing
-        it) and the resume point stays before it.
+        it) and the resume point stays before it. With it, an unfinished line is emitted marked
+        ``partial``, and malformed lines still waiting for the stream's first timestamp are dated
+        as those of a stream without one (the epoch).
         """
         if partial_lines:
+            if self._held_lines:
+                self._release_held(0)
             for stream, pending in sorted(self._partials.items(), key=lambda kv: kv[1].mark[0]):
                 del self._partials[stream]
                 self._complete_partial(stream, pending, None)
         self._close_group()
 
     def has_pending(self) -> bool:
-        """A partial line or a traceback is open."""
-        return bool(self._partials) or bool(self._group)
+        """A partial line or a traceback is open (what an idle flush would close).
+
+        Lines waiting for the stream's first timestamp are not: an idle stream keeps them waiting,
+        so that their date never depends on when the stream was idle.
+        """
+        return bool(self._partials) or bool(self._group.lines)
 
     def position(self, before: Mark | None = None) -> Position:
         """Where to resume to reproduce everything not emitted yet (the current safe point).
@@ -272,96 +240,75 @@ class LineAssembler:
         ``before`` marks a line consumed but not emitted yet (the one that closed a traceback
         group): the resume point must not pass it.
         """
+        if self._held_lines:
+            return self._held.position  # nothing else can be open before a stream's first record
+        group_mark = self._group.mark
+        if not self._partials and group_mark is None and before is None:  # nothing open: the common case
+            if not self._skip_left and not self._skip_inline:
+                return Position(self._file_id, self._offset, self._run_ts, self._run_count, self._run_back)
+            return self._here()
         marks = [p.mark for p in self._partials.values()]
-        if self._group_mark is not None:
-            marks.append(self._group_mark)
+        if group_mark is not None:
+            marks.append(group_mark)
         if before is not None:
             marks.append(before)
-        if not marks:
-            skips = tuple(sorted((k, n) for k, n in self._skip_left.items() if n)) if self._skip_left else ()
-            midline = tuple(sorted(self._skip_inline)) if self._skip_inline else ()
-            return Position(self._file_id, self._offset, self._run_ts, self._run_count, self._run_back, midline, skips)
-        _seq, position, counts, _stream = min(marks, key=lambda mk: mk[0])
-        # Per stream, the records after that point up to the stream's first still-open record
-        # went out already: a resume from there passes over them.
-        ends: dict[str, int] = {}
-        for _s, _p, mark_counts, stream in marks:
-            ends[stream] = min(ends.get(stream, mark_counts.get(stream, 0)), mark_counts.get(stream, 0))
-        skips_by_stream = dict(position.skips)
-        for stream, now in self._counts.items():
-            passed = ends.get(stream, now) - counts.get(stream, 0)
-            if passed > skips_by_stream.get(stream, 0):
-                skips_by_stream[stream] = passed
-        return position._replace(skips=tuple(sorted((k, n) for k, n in skips_by_stream.items() if n > 0)))
+        return earliest(marks, self._counts)
 
     # -- internals ---------------------------------------------------------------------------
-    def _midline(self) -> tuple[str, ...]:
-        if not self._partials and not self._skip_inline:
-            return ()
-        return tuple(sorted(self._skip_inline.union(self._partials)))
-
-    def _mark(self, offset: int, key: str) -> Mark:
-        """A mark just before the record being processed (already counted) of stream ``key``."""
-        counts = dict(self._counts)
-        counts[key] = counts.get(key, 0) - 1
-        skips = tuple(sorted((k, n) for k, n in self._skip_left.items() if n)) if self._skip_left else ()
-        position = Position(self._file_id, offset, self._run_ts, self._run_count, self._run_back, self._midline(), skips)
-        return self._seq, position, counts, key
-
-    def _skip_record(self, key: str, record: Record | None) -> None:
-        """Pass over a record that went out before the resume point, numbering the line it starts."""
-        left = self._skip_left[key] - 1
-        if left:
-            self._skip_left[key] = left
-        else:
-            del self._skip_left[key]
-        if record is None:
-            self._ordinal(self._run_ts)  # a malformed line is numbered like its predecessor
-            return
-        if key not in self._skip_inline:
-            self._ordinal(record.ts_ns)
-        if record.partial:
-            self._skip_inline.add(key)
-        else:
-            self._skip_inline.discard(key)
-
-    def _ordinal(self, ts_ns: int) -> int:
-        """The line's ordinal among lines with its timestamp, assigned when the line *starts*.
-
-        Lines are numbered in the order their first record appears, which a replay from any
-        position reproduces. A timestamp below the greatest seen so far gets a negative ordinal
-        derived from the distance and a counter, unique within the stream.
-        """
-        if ts_ns == self._run_ts:
-            self._run_count += 1
-            return self._run_count - 1
-        if ts_ns > self._run_ts:
-            self._run_ts, self._run_count, self._run_back = ts_ns, 1, 0
-            return 0
-        self._run_back += 1
-        return -(((self._run_ts - ts_ns) << 24) + self._run_back)
-
     def _count_error(self, reason: str) -> None:
         self.parse_errors[reason] = self.parse_errors.get(reason, 0) + 1
 
-    def _malformed(self, raw: bytes, before: int) -> None:
-        # Not a runtime record: keep it, timestamped like its predecessor, marked. Identity stays a
-        # function of content order (ordinal after the previous line), so a replay agrees.
+    def _hold(self, raw: bytes, before: int, end: int, flags: dict[str, Any] | None) -> None:
+        """Keep a malformed line read before any record of the stream until a timestamp comes."""
+        if len(raw) > self._opt.max_line_bytes:
+            flags = flags or {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: len(raw)}
+            raw = cut_utf8(raw, self._opt.max_line_bytes)
+        if self._held.add(self._file_id, before, end, raw, flags, self._here(before)):
+            self._release_held(0)  # too many: dated as a stream without a timestamp
+
+    def _release_held(self, ts_ns: int) -> None:
+        """Emit the held lines, in order, dated ``ts_ns`` (the stream's first record's, or the epoch).
+
+        Each is processed as if read now at its own place (file, offset): numbered at ``ts_ns``
+        before the record that released them, with resume points after each of them.
+        """
+        file_id, offset = self._file_id, self._offset
+        for line in self._held.take():
+            self._file_id, self._offset = line.file_id, line.end
+            self._seq += 1
+            self._counts["-"] = self._counts.get("-", 0) + 1
+            self._malformed(line.raw, line.before, ts_ns, line.flags)
+        self._file_id, self._offset = file_id, offset
+
+    def _malformed(self, raw: bytes, before: int, ts_ns: int, flags: dict[str, Any] | None) -> None:
+        """Not a runtime record: keep it, marked, dated by its neighbours.
+
+        ``ts_ns`` is the greatest timestamp before it in the stream; for lines before the stream's
+        first record, that record's (they were held until it came); for a stream without any
+        record, the epoch (counted as ``undated``). Its ordinal follows the previous line's, so a
+        replay agrees.
+        """
         self._count_error("malformed_cri")
-        ts_ns = self._run_ts
-        flags: dict[str, Any] = {m.F_PARSE_ERROR: "malformed_cri"}
+        if not ts_ns:
+            self._count_error("undated")
+        flags = {**(flags or {}), m.F_PARSE_ERROR: "malformed_cri"}
         if len(raw) > self._opt.max_line_bytes:
             flags[m.F_TRUNCATED] = True
-            flags[m.F_ORIGINAL_BYTES] = len(raw)
-            raw = raw[: self._opt.max_line_bytes]
+            flags.setdefault(m.F_ORIGINAL_BYTES, len(raw))
+            raw = cut_utf8(raw, self._opt.max_line_bytes)
         self._line(ts_ns, format_timestamp(ts_ns), None, raw, flags, before)
 
     def _complete_partial(self, stream: str, pending: _Partial, before: int | None) -> None:
-        flags = None
-        if pending.dropped:
+        """A merged line: ended by its final record (``before`` its offset) or flushed without one."""
+        content = b"".join(pending.chunks)
+        flags: dict[str, Any] | None = None
+        if pending.size > self._opt.max_line_bytes:
             flags = {m.F_TRUNCATED: True, m.F_ORIGINAL_BYTES: pending.size}
+            content = cut_utf8(content, self._opt.max_line_bytes)
+        if before is None:
+            flags = {**(flags or {}), m.F_PARTIAL: True}  # its end never came
         # the line's identity and resume point are those of its first chunk
-        self._line(pending.ts_ns, pending.ts, stream, b"".join(pending.chunks), flags, pending.mark[1].offset,
+        self._line(pending.ts_ns, pending.ts, stream, content, flags, pending.mark[1].offset,
                    start_mark=pending.mark, ordinal=pending.ordinal)
 
     def _line(
@@ -372,67 +319,48 @@ class LineAssembler:
         try:
             message = content.decode()
         except UnicodeDecodeError:
-            message = content.decode("utf-8", "replace")
-            self._count_error("invalid_utf8")
-            flags = dict(flags or {})
-            flags.setdefault(m.F_PARSE_ERROR, "invalid_utf8")
-        multiline = self._opt.multiline
+            message, flags = self._replace_invalid(content, flags)
+        multiline_on = self._opt.multiline
         # The line's own resume point (with the ordinal state before it) is needed only when it
         # opens or closes a traceback group: build it only then (this is the per-line hot path).
         mark = None
-        if multiline and (self._group_state != _NONE or starts_traceback(message)):
+        group = self._group
+        if multiline_on and (group.lines or starts_traceback(message)):
             mark = start_mark or self._mark(before, _key(stream))
         if ordinal is None:
             ordinal = self._ordinal(ts_ns)
-        if not multiline or mark is None:
+        if not multiline_on or mark is None:
             self._encode(ts_ns, ts, ordinal, stream, message, flags, None)
             return
-        if self._group_state != _NONE:
-            group_stream = self._group[0].stream
-            if stream == group_stream and self._continues(message):
-                self._group.append(_Line(ts_ns, ts, ordinal, stream, message, flags))
-                if len(self._group) >= self._opt.multiline_max_lines:
+        line = multiline.Line(ts_ns, ts, ordinal, stream, message, flags)
+        if group.lines:
+            if group.offer(line):
+                if len(group.lines) >= self._opt.multiline_max_lines:
                     self._close_group()
                 return
             self._close_group(before=mark)
         if starts_traceback(message):
-            self._group = [_Line(ts_ns, ts, ordinal, stream, message, flags)]
-            self._group_state = _FRAMES
-            self._group_mark = mark
+            group.start(line, mark)
             return
         self._encode(ts_ns, ts, ordinal, stream, message, flags, None)
 
-    def _continues(self, message: str) -> bool:
-        """Advance the traceback state machine; False when ``message`` is not part of the group."""
-        state = self._group_state
-        if state == _FRAMES:
-            if not continues_traceback(message) and message:
-                self._group_state = _AFTER_EXC  # the exception line closes the frames
-            return True
-        if state == _AFTER_EXC:
-            if message == "":
-                return True  # maybe a chained traceback follows; trailing blanks are split off on close
-            if chains_traceback(message):
-                self._group_state = _CHAIN
-                return True
-            return message[:1] in (" ", "\t")  # indented exception notes / multi-line messages
-        # _CHAIN: blank lines, then the next Traceback header
-        if message == "":
-            return True
-        if starts_traceback(message):
-            self._group_state = _FRAMES
-            return True
-        return False
+    def _replace_invalid(self, content: bytes, flags: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        """Invalid UTF-8: U+FFFD for each bad byte, marked; cut again if that outgrew the limit."""
+        message = content.decode("utf-8", "replace")
+        self._count_error("invalid_utf8")
+        flags = dict(flags or {})
+        flags.setdefault(m.F_PARSE_ERROR, "invalid_utf8")
+        encoded = message.encode()
+        if len(encoded) > self._opt.max_line_bytes:
+            message = cut_utf8(encoded, self._opt.max_line_bytes).decode()
+            flags[m.F_TRUNCATED] = True
+            flags.setdefault(m.F_ORIGINAL_BYTES, len(content))
+        return message, flags
 
     def _close_group(self, before: Mark | None = None) -> None:
-        group = self._group
-        if not group:
+        if not self._group.lines:
             return
-        # blank lines held after the last exception line belong to no traceback: emit them alone
-        trailing: list[_Line] = []
-        while len(group) > 1 and group[-1].message == "" and self._group_state in (_AFTER_EXC, _CHAIN):
-            trailing.append(group.pop())
-        self._group, self._group_state, self._group_mark = [], _NONE, None
+        group, trailing = self._group.take()
         first = group[0]
         if len(group) == 1:
             self._encode(first.ts_ns, first.ts, first.ordinal, first.stream, first.message, first.flags, None,
@@ -445,7 +373,7 @@ class LineAssembler:
             message = "\n".join(line.message for line in group)
             self._encode(first.ts_ns, first.ts, first.ordinal, first.stream, message, flags or None, len(group),
                          before)
-        for line in reversed(trailing):
+        for line in trailing:
             self._encode(line.ts_ns, line.ts, line.ordinal, line.stream, line.message, line.flags, None, before)
 
     def _index(self, ts: str) -> bytes:

@@ -38,7 +38,7 @@ def path_fields(
 _PATH_OWNED = frozenset({m.F_NAMESPACE, m.F_POD_NAME, m.F_POD_UID, m.F_CONTAINER, m.F_RESTART, m.F_NODE})
 # Fields a line may carry itself; a provider must not overwrite them on every line.
 _LINE_OWNED = frozenset({m.F_TIMESTAMP, m.F_MESSAGE, m.F_STREAM, m.F_LEVEL, m.F_PARSE_ERROR, m.F_TRUNCATED,
-                         m.F_ORIGINAL_BYTES, m.F_LINE_COUNT})
+                         m.F_ORIGINAL_BYTES, m.F_LINE_COUNT, m.F_PARTIAL})
 
 
 def merge_pod_fields(base: Mapping[str, Any], pod: m.PodMetadata | None, provider_name: str) -> dict[str, Any]:

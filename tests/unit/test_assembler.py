@@ -9,12 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.transforms.assembler import AssemblerOptions, LineAssembler, Position
+from collector.transforms.undated import HOLD_MAX_LINES
 
 FIELDS = {"namespace": "team-a", "pod_name": "iris-predictor-00001-deployment-7d9f8c6b5-x2x9p", "pod_uid": "uid-1",
           "container_name": "kserve-container", "restart_count": 0}
 
 
 def run(lines: list[bytes], *, start: Position | None = None, offset: int = 0, flush: bool = True,
+        assembler_out: list[LineAssembler] | None = None,
         **options: Any) -> list[tuple[dict[str, Any], dict[str, Any], Position]]:
     """Feed lines; return (action meta, source, position) per emitted document."""
     out: list[tuple[dict[str, Any], dict[str, Any], Position]] = []
@@ -32,6 +34,8 @@ def run(lines: list[bytes], *, start: Position | None = None, offset: int = 0, f
     assembler.feed_lines(lines, start_offset=offset)
     if flush:
         assembler.flush()
+    if assembler_out is not None:
+        assembler_out.append(assembler)
     return out
 
 
@@ -56,9 +60,22 @@ def test_resume_position_stays_at_an_open_partial_line() -> None:
     assert docs[0][2].offset == len(lines[0]) + 1
 
 
-def test_trailing_partial_without_final_is_flushed_as_a_line() -> None:
-    docs = run([b"2026-11-24T09:00:00.2Z stdout P no newline at exit"])
-    assert [d[1]["message"] for d in docs] == ["no newline at exit"]
+def test_trailing_partial_without_final_is_flushed_as_a_line_marked_partial() -> None:
+    docs = run([b"2026-11-24T09:00:00.1Z stdout P a-", b"2026-11-24T09:00:00.1Z stdout F b",
+                b"2026-11-24T09:00:00.2Z stdout P no newline at exit"])
+    assert [(d[1]["message"], d[1].get("partial")) for d in docs] == [("a-b", None), ("no newline at exit", True)]
+
+
+def test_an_unfinished_line_stays_open_without_a_flush_of_partial_lines() -> None:
+    docs = run([b"2026-11-24T09:00:00.2Z stdout P still being written"], flush=False)
+    assert docs == []
+
+
+def test_only_the_first_tag_counts() -> None:
+    docs = run([b"2026-11-24T09:00:00.1Z stdout P:TAG1:TAG2 head-", b"2026-11-24T09:00:00.2Z stdout F:TAG1 tail",
+                b"2026-11-24T09:00:00.3Z stdout NEWTAG unknown tags are full lines"])
+    assert [d[1]["message"] for d in docs] == ["head-tail", "unknown tags are full lines"]
+    assert not any("parse_error" in d[1] for d in docs)
 
 
 def test_long_lines_are_cut_and_marked() -> None:
@@ -68,6 +85,51 @@ def test_long_lines_are_cut_and_marked() -> None:
     source = docs[0][1]
     assert len(source["message"]) == 20000 and source["truncated"] is True
     assert source["original_bytes"] == 4 * 16384 + 3
+
+
+def test_a_long_line_is_cut_on_a_character_boundary_without_a_false_invalid_utf8_marker() -> None:
+    text = ("\u00e9" * 7 + "\u20ac").encode()  # 14 bytes of 2-byte characters, then a 3-byte one
+    docs = run([b"2026-11-24T09:00:00.1Z stdout F " + text + b"tail"], max_line_bytes=16)
+    source = docs[0][1]
+    assert source["message"] == "\u00e9" * 7 and "parse_error" not in source
+    assert source["truncated"] is True and source["original_bytes"] == len(text) + 4
+
+
+def test_a_merged_line_is_cut_on_a_character_boundary_even_when_the_character_spans_two_chunks() -> None:
+    euro = "\u20ac".encode()
+    docs = run([b"2026-11-24T09:00:00.1Z stdout P " + b"x" * 9 + euro[:1], b"2026-11-24T09:00:00.2Z stdout P " + euro[1:],
+                b"2026-11-24T09:00:00.3Z stdout F more"], max_line_bytes=11)
+    source = docs[0][1]
+    assert source["message"] == "x" * 9 and "parse_error" not in source
+    assert (source["truncated"], source["original_bytes"]) == (True, 9 + 3 + 4)
+
+
+def test_a_message_never_outgrows_the_limit_even_after_replacing_invalid_bytes() -> None:
+    docs = run([b"2026-11-24T09:00:00.1Z stdout F " + b"\xff" * 10], max_line_bytes=16)
+    source = docs[0][1]
+    assert len(source["message"].encode()) <= 16 and source["parse_error"] == "invalid_utf8"
+    assert source["truncated"] is True and source["original_bytes"] == 10
+
+
+def test_a_line_too_long_to_read_whole_counts_its_content_and_is_cut_on_a_character() -> None:
+    docs: list[tuple[dict[str, Any], Position]] = []
+    assembler = LineAssembler(
+        options=AssemblerOptions(index_template="serving-logs-{namespace}-{date}", max_line_bytes=16),
+        pod_uid="uid-1", container="kserve-container", restart_count=0, fields=FIELDS,
+        emit=lambda piece, position: docs.append((orjson.loads(piece.split(b"\n")[1]), position)),
+    )
+    assembler.switch_file("file-1", 0)
+    garbage = b"no record " * 10
+    assembler.feed_overlong(garbage[:40], start_offset=0, end_offset=len(garbage) + 1)  # waits for a timestamp
+    prefix = b"2026-11-24T09:00:00.1Z stdout F "
+    content = ("\u00e9" * 20).encode()
+    start = len(garbage) + 1
+    assembler.feed_overlong((prefix + content)[:50], start_offset=start, end_offset=start + len(prefix) + len(content) + 1)
+    first, second = docs[0][0], docs[1][0]
+    assert (first["timestamp"], first["parse_error"], first["original_bytes"]) == (
+        "2026-11-24T09:00:00.100000000Z", "malformed_cri", len(garbage))
+    assert (second["message"], second["original_bytes"], second["truncated"]) == ("\u00e9" * 8, len(content), True)
+    assert "parse_error" not in second
 
 
 def test_invalid_utf8_and_nul_bytes_are_kept_and_marked() -> None:
@@ -81,6 +143,63 @@ def test_malformed_line_is_kept_with_the_previous_timestamp() -> None:
     assert docs[1][1]["parse_error"] == "malformed_cri"
     assert docs[1][1]["timestamp"] == docs[0][1]["timestamp"]
     assert docs[1][0]["_id"] != docs[0][0]["_id"]
+
+
+def test_leading_garbage_takes_the_timestamp_of_the_streams_first_record_and_is_numbered_before_it() -> None:
+    lines = [b"\x00\x00\x00", b"not cri", b"2026-11-24T09:00:00.5Z stderr F first", b"2026-11-24T09:00:00.5Z stdout F second"]
+    docs = run(lines)
+    assert [d[1]["message"] for d in docs] == ["\x00\x00\x00", "not cri", "first", "second"]
+    assert {d[1]["timestamp"] for d in docs} == {"2026-11-24T09:00:00.500000000Z"}
+    assert {d[0]["_index"] for d in docs} == {"serving-logs-team-a-2026.11.24"}
+    assert [d[1].get("parse_error") for d in docs] == ["malformed_cri", "malformed_cri", None, None]
+    assert len({d[0]["_id"] for d in docs}) == 4
+    # each held line's resume point is just after it (numbered at the record's timestamp)
+    assert [d[2].offset for d in docs[:2]] == [4, 4 + 8]
+    assert [d[0]["_id"] for d in run(lines[1:], start=docs[0][2], offset=4)] == [d[0]["_id"] for d in docs[1:]]
+
+
+def test_lines_waiting_for_a_timestamp_keep_the_resume_point_before_them_and_are_no_idle_flush_matter() -> None:
+    out: list[LineAssembler] = []
+    assert run([b"garbage", b"more garbage"], flush=False, assembler_out=out) == []
+    assembler = out[0]
+    assert assembler.position() == Position("file-1", 0, 0, 0)
+    assert not assembler.has_pending()
+
+
+def test_a_stream_without_any_record_is_dated_at_the_epoch_when_flushed_for_good_and_counted() -> None:
+    out: list[LineAssembler] = []
+    docs = run([b"garbage", b"more garbage"], assembler_out=out)
+    assert [(d[1]["timestamp"], d[1]["parse_error"]) for d in docs] == [("1970-01-01T00:00:00.000000000Z", "malformed_cri")] * 2
+    assert {d[0]["_index"] for d in docs} == {"serving-logs-team-a-1970.01.01"}
+    assert out[0].parse_errors == {"malformed_cri": 2, "undated": 2}
+
+
+def test_too_many_lines_without_a_timestamp_are_dated_as_a_stream_without_one() -> None:
+    lines = [b"garbage %d" % i for i in range(HOLD_MAX_LINES + 5)] + [b"2026-11-24T09:00:00.5Z stdout F late"]
+    docs = run(lines)
+    stamps = [d[1]["timestamp"] for d in docs]
+    assert stamps[:-1] == ["1970-01-01T00:00:00.000000000Z"] * (HOLD_MAX_LINES + 5)  # then the predecessor rule
+    assert stamps[-1] == "2026-11-24T09:00:00.500000000Z"
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    for crash_after in (3, HOLD_MAX_LINES - 1, HOLD_MAX_LINES + 2):
+        position = docs[crash_after][2]
+        first = offsets.index(position.offset)
+        assert [d[0]["_id"] for d in run(lines[first:], start=position, offset=position.offset)] == \
+            [d[0]["_id"] for d in docs[crash_after + 1:]]
+
+
+def test_more_than_max_line_bytes_without_a_timestamp_is_dated_as_a_stream_without_one() -> None:
+    docs = run([b"ten bytes!", b"ten bytes!", b"2026-11-24T09:00:00.5Z stdout F late"], max_line_bytes=16)
+    assert [d[1]["timestamp"][:4] for d in docs] == ["1970", "1970", "2026"]
+    docs = run([b"ten bytes!", b"2026-11-24T09:00:00.5Z stdout F in time"], max_line_bytes=16)
+    assert [d[1]["timestamp"][:4] for d in docs] == ["2026", "2026"]
+
+
+def test_garbage_between_records_takes_the_timestamp_before_it() -> None:
+    docs = run([b"2026-11-24T09:00:00.1Z stdout F a", b"garbage", b"2026-11-24T09:00:02Z stdout F b"])
+    assert [d[1]["timestamp"][17:22] for d in docs] == ["00.10", "00.10", "02.00"]
 
 
 def test_log_text_that_looks_like_bulk_ndjson_stays_inside_the_message() -> None:
@@ -130,12 +249,13 @@ _CONTENT = st.sampled_from([
     b"ValueError: boom", b"During handling of the above exception, another exception occurred:", b"\xff\xfe",
     b"2025-06-10 11:36:26.764 1 kserve ERROR [a.py:f():1] x", b'{"level":"info"}',
 ])
-_RECORD = st.tuples(st.integers(0, 3), st.sampled_from([b"stdout", b"stderr"]), st.sampled_from([b"P", b"F", b"F"]),
+_RECORD = st.tuples(st.integers(0, 3), st.sampled_from([b"stdout", b"stderr"]),
+                    st.sampled_from([b"P", b"F", b"F", b"P:x", b"X"]),
                     _CONTENT, st.booleans())
 
 
-def _lines(records: list[tuple[int, bytes, bytes, bytes, bool]]) -> list[bytes]:
-    lines, second = [], 0
+def _lines(records: list[tuple[int, bytes, bytes, bytes, bool]], leading_garbage: int = 0) -> list[bytes]:
+    lines, second = [b"\x00garbage %d" % i for i in range(leading_garbage)], 0
     for step, stream, tag, content, malformed in records:
         second += step  # non-decreasing timestamps, often equal
         if malformed:
@@ -146,9 +266,10 @@ def _lines(records: list[tuple[int, bytes, bytes, bytes, bool]]) -> list[bytes]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(_RECORD, min_size=1, max_size=40), st.data())
-def test_resuming_from_any_emitted_position_reproduces_the_rest_with_the_same_ids(records: Any, data: Any) -> None:
-    lines = _lines(records)
+@given(st.lists(_RECORD, min_size=1, max_size=40), st.integers(0, 3), st.data())
+def test_resuming_from_any_emitted_position_reproduces_the_rest_with_the_same_ids(records: Any, leading: int,
+                                                                                   data: Any) -> None:
+    lines = _lines(records, leading)
     full = run(lines)
     ids = [d[0]["_id"] for d in full]
     assert len(set(ids)) == len(ids), "ids are unique within a stream"
