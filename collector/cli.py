@@ -62,6 +62,11 @@ def _add_run(sub: Any) -> None:
         description="Tail kubelet pod logs, enrich them with model metadata and index them into OpenSearch "
         "exactly once (at-least-once delivery + deterministic ids with create).",
     )
+    add_run_arguments(run)
+
+
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    """The flags of ``run``, shared by the commands that take the same settings (``servelog events``)."""
     run.add_argument("--log-root", type=Path, help="kubelet pod log directory (default /var/log/pods)")
     run.add_argument("--opensearch-url", help="OpenSearch URL (default http://localhost:9200)")
     run.add_argument("--state-dir", type=Path, help="where checkpoints and dead-letter files live (default /var/lib/servelog)")
@@ -78,7 +83,8 @@ def _add_run(sub: Any) -> None:
     _add_config(run)
 
 
-def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+def run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings overrides from the flags of :func:`add_run_arguments`."""
     overrides: dict[str, Any] = {}
     for flag, key in (("log_root", "log_root"), ("state_dir", "state_dir"), ("node_name", "node_name"),
                       ("once", "once"), ("output", "output"), ("source", "source"),
@@ -96,7 +102,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _command_run(args: argparse.Namespace) -> int:
-    settings = load_settings(config_file=args.config, overrides=_run_overrides(args), for_run=True)
+    settings = load_settings(config_file=args.config, overrides=run_overrides(args), for_run=True)
     from collector.runner import run_collector  # noqa: PLC0415 - keeps --help fast
 
     return run_collector(settings)
@@ -107,6 +113,8 @@ _PLUGGABLE = {
     "setup": ("collector.setup.command", "install index templates, ISM policies and Dashboards saved objects"),
     "demo": ("collector.demo.command", "write realistic KServe pod logs for a local demo"),
     "logs": ("collector.query.command", "search indexed logs of a deployment"),
+    "events": ("collector.sources.history.command",
+               "index deployment history: events, container failures, InferenceService status"),
 }
 
 

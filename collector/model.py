@@ -50,6 +50,48 @@ DEADLETTER_FIELDS: tuple[str, ...] = (
     "reason", "error_type", "status", "target_index", "doc_id", "raw",
 )
 
+# Fields of a deployment-history document (index ``serving-events-YYYY.MM.dd``): the contract
+# between the history collector (collector/sources/history) and its readers. The model-aware
+# fields are the logs' own (F_SERVING, F_MODEL_VERSION, ...). Absent when unknown, never null.
+H_EVENT_KIND = "event_kind"  # one of HISTORY_KINDS
+H_REASON = "reason"
+H_TYPE = "type"  # Normal | Warning
+H_COUNT = "count"  # event: the occurrence number
+H_EXIT_CODE = "exit_code"
+H_SIGNAL = "signal"
+H_SOURCE = "source"  # kubelet, default-scheduler, ... or pod-status / isvc-status
+H_CONDITION_TYPE = "condition_type"
+H_CONDITION_STATUS = "condition_status"  # True | False | Unknown (readiness: the container's ready flag)
+H_INVOLVED_KIND = "involved_kind"
+H_INVOLVED_NAME = "involved_name"
+H_FIRST_TIMESTAMP = "first_timestamp"
+H_LAST_TIMESTAMP = "last_timestamp"
+H_DOC_ID = "doc_id"
+# additions to the contract (issue 10): where they apply
+H_STARTED_AT = "started_at"  # termination: when the ended container instance started
+H_FINISHED_AT = "finished_at"  # termination: when it ended
+H_INIT_CONTAINER = "init_container"  # container-level documents of an init container (storage-initializer)
+H_IMAGE = "image"  # termination / waiting: the container's image
+H_MODEL_STATE = "model_state"  # model_status: activeModelState
+H_TARGET_MODEL_STATE = "target_model_state"  # model_status: targetModelState
+H_TRANSITION_STATUS = "transition_status"  # model_status: transitionStatus
+H_REVISION = "revision"  # revision: latestCreatedRevision
+H_READY_REVISION = "ready_revision"  # revision: latestReadyRevision
+H_TRAFFIC = "traffic"  # revision: ["<revision>=<percent>", ...]
+H_FAILED_COPIES = "failed_copies"  # model_status: copies.failedCopies
+H_TOTAL_COPIES = "total_copies"  # model_status: copies.totalCopies
+
+HISTORY_KINDS: tuple[str, ...] = ("event", "termination", "waiting", "restart", "readiness", "pod_condition",
+                                  "isvc_condition", "model_status", "revision")
+HISTORY_FIELDS: tuple[str, ...] = (
+    F_TIMESTAMP, H_EVENT_KIND, H_REASON, H_TYPE, F_MESSAGE, H_COUNT, H_EXIT_CODE, H_SIGNAL, H_SOURCE,
+    H_CONDITION_TYPE, H_CONDITION_STATUS, H_INVOLVED_KIND, H_INVOLVED_NAME, F_NAMESPACE, F_SERVING, F_MODEL_NAME,
+    F_MODEL_VERSION, F_COMPONENT, F_CONTAINER, F_POD_NAME, F_POD_UID, F_NODE, H_FIRST_TIMESTAMP, H_LAST_TIMESTAMP,
+    H_DOC_ID, F_PROJECT, F_RESTART, H_STARTED_AT, H_FINISHED_AT, H_INIT_CONTAINER, H_IMAGE, H_MODEL_STATE,
+    H_TARGET_MODEL_STATE, H_TRANSITION_STATUS, H_REVISION, H_READY_REVISION, H_TRAFFIC, H_FAILED_COPIES,
+    H_TOTAL_COPIES,
+)
+
 # -- index names -----------------------------------------------------------------------------
 DEFAULT_LOG_INDEX = "serving-logs-{namespace}-{date}"  # date = the line's own UTC day, YYYY.MM.dd
 DEFAULT_DEADLETTER_INDEX = "serving-deadletter-{date}"

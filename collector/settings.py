@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from collector.errors import ConfigError
 from collector.model import DEFAULT_DEADLETTER_INDEX, DEFAULT_LOG_INDEX
 from collector.preflight import listen_format_problem, run_problems
+from collector.sources.history.settings import HistorySettings
 
 MiB = 1024 * 1024
 
@@ -174,6 +175,7 @@ class Settings(BaseModel):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)  # type: ignore[arg-type]
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)  # type: ignore[arg-type]
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)  # type: ignore[arg-type]
+    history: HistorySettings = Field(default_factory=HistorySettings)  # type: ignore[arg-type]
 
     @model_validator(mode="before")
     @classmethod

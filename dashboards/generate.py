@@ -15,13 +15,17 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).with_name("servelog-1.0.0.ndjson")
+TEMPLATES = Path(__file__).resolve().parent.parent / "index_templates"
 
 LOGS, DEADLETTER, EVENTS = "servelog-logs", "servelog-deadletter", "servelog-events"
+CONTROLS_PATTERN = EVENTS  # the dashboard's pickers list what the deployment history knows
 COLUMNS = ["serving_name", "model_version", "component", "container_name", "level", "message"]
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 ERRORS_QUERY = "level:(error or critical) or line_count > 1 or message:Traceback"
 FAILURE_REASONS = ["OOMKilled", "Unhealthy", "ProbeWarning", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
-                   "FailedScheduling", "Unschedulable", "CrashLoopBackOff", "BackOff", "Error", "Evicted"]
+                   "FailedScheduling", "Unschedulable", "CrashLoopBackOff", "BackOff", "Error", "Evicted",
+                   "CreateContainerConfigError", "CreateContainerError", "FailedMount", "Restarted", "ModelLoadFailed",
+                   "RuntimeUnhealthy", "RevisionFailed", "FailedToLoad"]
 
 
 def _json(value: Any) -> str:
@@ -31,6 +35,63 @@ def _json(value: Any) -> str:
 def index_pattern(object_id: str, title: str) -> dict[str, Any]:
     return {"type": "index-pattern", "id": object_id, "attributes": {"title": title, "timeFieldName": "timestamp"},
             "references": [], "migrationVersion": {"index-pattern": "7.6.0"}}
+
+
+# -- deployment history (serving-events-*) --------------------------------------------------------
+HISTORY_COLUMNS = ["serving_name", "model_version", "component", "container_name", "reason", "message"]
+FAILURES_COLUMNS = ["serving_name", "model_version", "component", "container_name", "event_kind", "reason", "exit_code",
+                    "message"]
+FAILURES_QUERY = ("(event_kind:event and type:Warning) or reason:(" + " or ".join(FAILURE_REASONS) + ")"
+                  " or transition_status:BlockedByFailedLoad")
+_KBN_TYPES = {"keyword": "string", "text": "string", "date": "date", "date_nanos": "date", "integer": "number",
+              "long": "number", "boolean": "boolean", "flat_object": "object"}
+_META_FIELDS = [("_id", "_id", "string", True, True), ("_index", "_index", "string", True, True),
+                ("_score", "_score", "number", False, False), ("_source", "_source", "_source", False, False),
+                ("_type", "_type", "string", True, True)]
+
+
+def mapping_fields(component_prefix: str) -> list[dict[str, Any]]:
+    """The Dashboards field list of a mappings component (newest version): the pattern opens while the index is empty."""
+    newest = max(TEMPLATES.glob(f"{component_prefix}-*.json"),
+                 key=lambda p: tuple(int(n) for n in p.stem.rsplit("-", 1)[1].split(".")))
+    properties = json.loads(newest.read_text(encoding="utf-8"))["template"]["mappings"]["properties"]
+    fields = [{"name": name, "type": kbn, "esTypes": [es], "searchable": searchable, "aggregatable": aggregatable,
+               "readFromDocValues": aggregatable and not name.startswith("_"), "count": 0, "scripted": False}
+              for name, es, kbn, searchable, aggregatable in _META_FIELDS]
+
+    def add(name: str, spec: dict[str, Any]) -> None:
+        es = spec["type"]
+        doc_values = es != "text"
+        fields.append({"name": name, "type": _KBN_TYPES.get(es, "string"), "esTypes": [es], "searchable": True,
+                       "aggregatable": doc_values, "readFromDocValues": doc_values, "count": 0, "scripted": False})
+
+    for name, spec in sorted(properties.items()):
+        add(name, spec)
+        for sub, sub_spec in sorted(spec.get("fields", {}).items()):
+            add(f"{name}.{sub}", sub_spec)
+            fields[-1]["subType"] = {"multi": {"parent": name}}
+    return fields
+
+
+def events_index_pattern() -> dict[str, Any]:
+    """``serving-events-*`` with its field list (history often starts before any event exists)."""
+    pattern = index_pattern(EVENTS, "serving-events-*")
+    pattern["attributes"]["fields"] = _json(mapping_fields("servelog-events-mappings"))
+    return pattern
+
+
+def history_searches() -> tuple[dict[str, Any], dict[str, Any]]:
+    """"Deployment history" (everything that happened) and "Deployment failures" (what went wrong)."""
+    history = search(
+        "servelog-search-deployment-history", "Deployment history", "", pattern=EVENTS, columns=HISTORY_COLUMNS,
+        description="What happened to each model deployment: Kubernetes events, container terminations, waiting "
+        "reasons, restarts, readiness, pod conditions and InferenceService status, newest first.")
+    failures = search(
+        "servelog-search-deployment-failures", "Deployment failures (OOMKilled, probes, image pulls, scheduling)",
+        FAILURES_QUERY, pattern=EVENTS, columns=FAILURES_COLUMNS,
+        description="Warning events, OOMKilled and failed containers, probe failures, image pull errors, unschedulable "
+        "pods, crash loops, failed model loads and failed revisions.")
+    return history, failures
 
 
 def phrase_filter(field: str, value: str, position: int) -> dict[str, Any]:
@@ -113,15 +174,17 @@ def errors_by_component() -> dict[str, Any]:
 
 
 def controls() -> dict[str, Any]:
-    fields = [("serving_name", "Serving"), ("model_name", "Model"), ("model_version", "Model version")]
+    fields = [("serving_name", "Serving"), ("model_name", "Model"), ("model_version", "Model version"),
+              ("component", "Component")]
     controls_ = [{"id": str(i + 1), "fieldName": field, "label": label, "type": "list", "parent": "",
                   "options": {"type": "terms", "multiselect": True, "dynamicOptions": True, "size": 50, "order": "desc"},
                   "indexPatternRefName": f"control_{i}_index_pattern"} for i, (field, label) in enumerate(fields)]
     vis = visualization("servelog-vis-controls", "Pick a deployment", {
         "type": "input_control_vis", "aggs": [],
         "params": {"controls": controls_, "updateFiltersOnChange": True, "useTimeFilter": True, "pinFilters": False}},
-        pattern=None, description="Filters every panel to one serving, model and model version.")
-    vis["references"] = [{"name": f"control_{i}_index_pattern", "type": "index-pattern", "id": LOGS}
+        pattern=None, description="Filters every panel (history and logs alike) to one serving, model, version and "
+        "component. The choices come from the deployment history, which knows deployments that never wrote a line.")
+    vis["references"] = [{"name": f"control_{i}_index_pattern", "type": "index-pattern", "id": CONTROLS_PATTERN}
                          for i in range(len(fields))]
     return vis
 
@@ -136,7 +199,8 @@ def dashboard(panels: list[tuple[dict[str, Any], tuple[int, int, int, int]]]) ->
     source = {"query": {"language": "kuery", "query": ""}, "filter": []}
     return {"type": "dashboard", "id": "servelog-dashboard-model-deployment-logs", "attributes": {
         "title": "Model deployment logs",
-        "description": "Pick a serving, model and version: volume by version, errors, deployment failures, all lines.",
+        "description": "Pick a serving, model, version and component: what happened to the deployment (history, "
+        "failures), then its logs (volume by version, errors, all lines).",
         "panelsJSON": _json(panels_json), "optionsJSON": _json({"useMargins": True, "hidePanelTitles": False}),
         "timeRestore": False, "version": 1, "kibanaSavedObjectMeta": {"searchSourceJSON": _json(source)}},
         "references": references, "migrationVersion": {"dashboard": "7.9.3"}}
@@ -144,16 +208,12 @@ def dashboard(panels: list[tuple[dict[str, Any], tuple[int, int, int, int]]]) ->
 
 def objects() -> list[dict[str, Any]]:
     patterns = [index_pattern(LOGS, "serving-logs-*"), index_pattern(DEADLETTER, "serving-deadletter-*"),
-                index_pattern(EVENTS, "serving-events-*")]
+                events_index_pattern()]
     all_logs = search("servelog-search-all", "Serving logs: all", "",
                       description="Every line of every model serving pod, newest first.")
     errors = search("servelog-search-errors", "Serving logs: errors and tracebacks", ERRORS_QUERY,
                     description="Lines at level error or critical, grouped tracebacks, and lines mentioning Traceback.")
-    failures = search(
-        "servelog-search-deployment-failures", "Deployment failures (OOMKilled, probes, image pulls, scheduling)",
-        "reason:(" + " or ".join(FAILURE_REASONS) + ") or type:Warning", pattern=EVENTS,
-        columns=["serving_name", "model_version", "component", "container_name", "reason", "exit_code", "message"],
-        description="Pod lifecycle events of model deployments that explain a failed or restarting deployment.")
+    history, failures = history_searches()
     searches = [
         all_logs,
         search("servelog-search-predictor", "Serving logs: predictor", "component:predictor",
@@ -174,10 +234,13 @@ def objects() -> list[dict[str, Any]]:
                columns=["serving_name", "pod_name", "container_name", "status", "error_type", "reason"],
                description="Lines OpenSearch refused (mapping conflicts, oversized documents), with the raw line."),
         failures,
+        history,
     ]
     vis = [controls(), volume_by_version(), errors_by_component()]
-    layout = [(vis[0], (0, 0, 48, 7)), (vis[1], (0, 7, 32, 14)), (vis[2], (32, 7, 16, 14)),
-              (errors, (0, 21, 48, 15)), (failures, (0, 36, 48, 12)), (all_logs, (0, 48, 48, 20))]
+    # the history above the logs: what happened to the deployment first, then what it said
+    layout = [(vis[0], (0, 0, 48, 7)), (history, (0, 7, 48, 15)), (failures, (0, 22, 48, 12)),
+              (vis[1], (0, 34, 32, 14)), (vis[2], (32, 34, 16, 14)), (errors, (0, 48, 48, 15)),
+              (all_logs, (0, 63, 48, 20))]
     return [*patterns, *searches, *vis, dashboard(layout)]
 
 

@@ -225,9 +225,22 @@ def test_embedded_json_parses_and_every_ref_name_has_a_reference() -> None:
 def test_index_patterns_name_the_time_field_and_cache_no_field_list() -> None:
     patterns = {o["attributes"]["title"]: o for o in SAVED if o["type"] == "index-pattern"}
     assert set(patterns) == {LOG_INDEX_PATTERN, DEADLETTER_INDEX_PATTERN, EVENTS_INDEX_PATTERN}
-    for pattern in patterns.values():
+    for title, pattern in patterns.items():
         assert pattern["attributes"]["timeFieldName"] == "timestamp"
-        assert "fields" not in pattern["attributes"]
+        if title != EVENTS_INDEX_PATTERN:  # the history pattern carries its fields: see the next test
+            assert "fields" not in pattern["attributes"]
+
+
+def test_the_history_index_pattern_lists_every_mapped_field_so_it_opens_while_empty() -> None:
+    (pattern,) = [o for o in SAVED if o["type"] == "index-pattern" and o["attributes"]["title"] == EVENTS_INDEX_PATTERN]
+    fields = {f["name"]: f for f in json.loads(pattern["attributes"]["fields"])}
+    assert {name for name in fields if not name.startswith("_")} == field_names(EVENTS_INDEX_PATTERN)
+    assert fields["timestamp"]["type"] == "date" and fields["timestamp"]["esTypes"] == ["date_nanos"]
+    assert fields["reason"]["aggregatable"] and fields["reason"]["type"] == "string"
+    assert not fields["message"]["aggregatable"] and fields["message.keyword"]["aggregatable"]
+    assert fields["message.keyword"]["subType"] == {"multi": {"parent": "message"}}
+    assert fields["exit_code"]["type"] == "number" and fields["init_container"]["type"] == "boolean"
+    assert {"_id", "_index", "_source"} <= set(fields)
 
 
 _KUERY_FIELD = re.compile(r"([A-Za-z_][\w.]*)\s*(?::|<=?|>=?)")
@@ -267,7 +280,7 @@ def test_the_field_check_sees_kuery_filters_aggregations_and_controls() -> None:
     assert ("servelog-events", "reason") in fields_used(by_id["servelog-search-deployment-failures"])
     assert ("servelog-logs", "model_version") in fields_used(by_id["servelog-search-by-model-version"])
     assert ("servelog-logs", "model_version") in fields_used(by_id["servelog-vis-volume-by-version"])
-    assert ("servelog-logs", "model_name") in fields_used(by_id["servelog-vis-controls"])
+    assert ("servelog-events", "model_name") in fields_used(by_id["servelog-vis-controls"])
 
 
 def test_saved_searches_cover_each_component_container_and_failure_view() -> None:
@@ -297,10 +310,12 @@ def test_the_dashboard_offers_controls_volume_errors_and_the_log_searches() -> N
     assert board["attributes"]["title"] == "Model deployment logs"
     panels = {r["id"] for r in board["references"]}
     assert {"servelog-vis-controls", "servelog-vis-volume-by-version", "servelog-vis-errors-by-component",
-            "servelog-search-errors", "servelog-search-all"} <= panels
+            "servelog-search-errors", "servelog-search-all", "servelog-search-deployment-history",
+            "servelog-search-deployment-failures"} <= panels
     controls = json.loads(by_id["servelog-vis-controls"]["attributes"]["visState"])
     assert controls["type"] == "input_control_vis"
-    assert [c["fieldName"] for c in controls["params"]["controls"]] == ["serving_name", "model_name", "model_version"]
+    assert [c["fieldName"] for c in controls["params"]["controls"]] == ["serving_name", "model_name", "model_version",
+                                                                       "component"]
     volume = json.loads(by_id["servelog-vis-volume-by-version"]["attributes"]["visState"])
     aggs = {a["schema"]: a for a in volume["aggs"]}
     assert aggs["segment"]["type"] == "date_histogram" and aggs["segment"]["params"]["field"] == "timestamp"

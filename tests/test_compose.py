@@ -18,7 +18,7 @@ from collector.cli import build_parser
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
-OURS = ("setup", "demo", "collector")
+OURS = ("setup", "demo", "collector", "events")
 
 # The subcommands and flags the compose file may use: value = whether the flag takes an argument.
 KNOWN_FLAGS: dict[str, dict[str, bool]] = {
@@ -26,7 +26,9 @@ KNOWN_FLAGS: dict[str, dict[str, bool]] = {
             "--output": True, "--metadata-file": True, "--source": True, "--listen": True},
     "setup": {"--opensearch-url": True, "--dashboards-url": True, "--tenant": True},
     "demo": {"--log-root": True, "--metadata-file": True, "--duration": True, "--once": False, "--rate": True,
-             "--seed": True},
+             "--seed": True, "--history-dir": True},
+    "events": {"--opensearch-url": True, "--state-dir": True, "--once": False, "--listen": True, "--from-files": True,
+               "--output": True},
 }
 
 
@@ -51,8 +53,8 @@ def real_subparsers() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
-def test_the_five_services_exist() -> None:
-    assert set(SERVICES) == {"opensearch", "dashboards", "setup", "demo", "collector"}
+def test_the_six_services_exist() -> None:
+    assert set(SERVICES) == {"opensearch", "dashboards", "setup", "demo", "collector", "events"}
 
 
 def test_images_are_pinned_and_opensearch_matches_dashboards() -> None:
@@ -97,6 +99,10 @@ def test_commands_use_known_subcommands_and_flags() -> None:
     assert subcommand == "run"
     assert run["--log-root"] == demo["--log-root"] and run["--metadata-file"] == demo["--metadata-file"]
     assert run["--opensearch-url"] == "http://opensearch:9200"
+    subcommand, events = split_command(SERVICES["events"]["command"])
+    assert subcommand == "events" and "--once" not in events, "the history is indexed while the demo tells it"
+    assert events["--from-files"] == demo["--history-dir"], "the history the demo writes is the history indexed"
+    assert events["--opensearch-url"] == "http://opensearch:9200"
 
 
 def test_known_flags_exist_in_the_real_cli_and_the_commands_parse() -> None:
@@ -120,6 +126,7 @@ def test_startup_order_waits_for_health_and_for_setup_to_succeed() -> None:
     assert conditions("dashboards") == {"opensearch": "service_healthy"}
     assert conditions("setup") == {"opensearch": "service_healthy", "dashboards": "service_healthy"}
     assert conditions("collector") == {"setup": "service_completed_successfully", "demo": "service_started"}
+    assert conditions("events") == {"setup": "service_completed_successfully", "demo": "service_started"}
     for name in SERVICES:
         for dep, condition in conditions(name).items():
             if condition == "service_healthy":
@@ -132,6 +139,9 @@ def test_one_shot_and_demo_services_turn_off_the_image_healthcheck() -> None:
     for name in ("setup", "demo"):
         assert SERVICES[name]["healthcheck"] == {"disable": True}
     assert "healthcheck" not in SERVICES["collector"]
+    assert "healthcheck" not in SERVICES["events"], "the image's check finds its /healthz on 9880 in its container"
+    _, events = split_command(SERVICES["events"]["command"])
+    assert events["--listen"] == "0.0.0.0:9880"
 
 
 def test_demo_logs_are_shared_read_only_with_the_collector_and_state_persists() -> None:
@@ -150,6 +160,11 @@ def test_demo_logs_are_shared_read_only_with_the_collector_and_state_persists() 
     _, run = split_command(SERVICES["collector"]["command"])
     assert Path(run["--log-root"] or "").is_relative_to(collector[volume][0])
     assert Path(run["--state-dir"] or "") == Path(collector["collector-state"][0])
+    history = mounts("events")
+    assert history[volume] == (demo[volume][0], "ro"), "the history files are read, never written, by the indexer"
+    _, events = split_command(SERVICES["events"]["command"])
+    assert Path(events["--from-files"] or "").is_relative_to(history[volume][0])
+    assert Path(events["--state-dir"] or "") == Path(history["events-state"][0]), "its own checkpoints, not the collector's"
     # Named volumes start as copies of the image's directories: the image must make them writable for uid 10001.
     dockerfile = (ROOT / "Dockerfile").read_text()
     for directory in (demo[volume][0], collector["collector-state"][0]):

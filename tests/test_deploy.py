@@ -156,17 +156,18 @@ def rules(manifests: list[Manifest]) -> dict[str, list[Manifest]]:
     return {m["metadata"]["name"]: m["rules"] for m in manifests if m["kind"] in {"ClusterRole", "Role"}}
 
 
-def test_rbac_grants_only_reads_of_pods_and_events_and_never_secrets(base: list[Manifest]) -> None:
+def test_rbac_grants_only_reads_of_pods_and_never_secrets(base: list[Manifest]) -> None:
     granted = rules(base)
-    assert set(granted) == {"servelog"}
-    for rule in granted["servelog"]:
-        assert set(rule["verbs"]) <= READ_VERBS, rule
-        assert rule["apiGroups"] == [""]
-        assert "*" not in rule["resources"] and "*" not in rule["verbs"]
+    assert set(granted) == {"servelog", "servelog-events"}
+    for rules_ in granted.values():
+        for rule in rules_:
+            assert set(rule["verbs"]) <= READ_VERBS, rule
+            assert "*" not in rule["resources"] and "*" not in rule["verbs"] and "*" not in rule["apiGroups"]
+    assert all(rule["apiGroups"] == [""] for rule in granted["servelog"])
     resources = {r for rule in granted["servelog"] for r in rule["resources"]}
-    assert resources == {"pods", "events"}, "no secrets, no pods/log outside api-mode"
+    assert resources == {"pods"}, "no secrets, no pods/log outside api-mode; events are the history's"
     verbs = {(r, v) for rule in granted["servelog"] for r in rule["resources"] for v in rule["verbs"]}
-    assert verbs == {(r, v) for r in ("pods", "events") for v in READ_VERBS}
+    assert verbs == {("pods", v) for v in READ_VERBS}
     binding = one(base, "ClusterRoleBinding", "servelog")
     assert binding["roleRef"]["name"] == "servelog"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "servelog", "namespace": "servelog"}]
@@ -252,7 +253,7 @@ def test_collector_and_setup_pods_carry_the_exclude_label_the_collector_honours(
     from collector.settings import KubernetesSettings
 
     label = KubernetesSettings().exclude_label
-    for kind in ("DaemonSet", "Job"):
+    for kind in ("DaemonSet", "Job", "Deployment"):
         assert one(base, kind)["spec"]["template"]["metadata"]["labels"][label] == "true"
 
 
@@ -269,7 +270,7 @@ def test_settings_file_is_valid_and_drains_within_the_grace_period(base: list[Ma
 def test_credentials_are_files_from_the_secret_never_plain_environment(base: list[Manifest]) -> None:
     data = yaml.safe_load(one(base, "ConfigMap")["data"]["servelog.yaml"])
     (secret,) = documents(ROOT / "examples" / "secret.yaml")
-    for kind in ("DaemonSet", "Job"):
+    for kind in ("DaemonSet", "Job", "Deployment"):
         spec = pod_spec(base, kind)
         (container,) = spec["containers"]
         secret_volumes = [v for v in spec["volumes"] if "secret" in v]
@@ -306,19 +307,95 @@ def test_image_tag_is_the_package_version(base: list[Manifest]) -> None:
 
 def test_manifest_commands_parse_with_the_cli(base: list[Manifest]) -> None:
     parser = build_parser()
-    for kind in ("DaemonSet", "Job"):
+    for kind in ("DaemonSet", "Job", "Deployment"):
         (container,) = pod_spec(base, kind)["containers"]
         parser.parse_args(container["args"])
 
 
 def test_network_policy_admits_only_the_metrics_port_of_the_collector(base: list[Manifest]) -> None:
-    policy = one(base, "NetworkPolicy")["spec"]
+    policy = one(base, "NetworkPolicy", "servelog-metrics")["spec"]
     labels = one(base, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
     assert policy["podSelector"]["matchLabels"].items() <= labels.items()
     assert policy["policyTypes"] == ["Ingress"]
     (rule,) = policy["ingress"]
     assert rule["ports"] == [{"port": 9880, "protocol": "TCP"}]
     assert rule["from"], "never from everywhere"
+
+
+# -- servelog events (the deployment history) ----------------------------------------------------------
+
+def events_container(manifests: list[Manifest]) -> Manifest:
+    (container,) = pod_spec(manifests, "Deployment")["containers"]
+    return container
+
+
+def test_history_rbac_reads_events_of_both_apis_pods_and_inferenceservices_and_nothing_else(base: list[Manifest]) -> None:
+    granted = {(group, resource, verb) for rule in rules(base)["servelog-events"] for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]}
+    wanted = {("", "events"), ("", "pods"), ("events.k8s.io", "events"), ("serving.kserve.io", "inferenceservices")}
+    assert granted == {(g, r, v) for g, r in wanted for v in READ_VERBS}
+    binding = one(base, "ClusterRoleBinding", "servelog-events")
+    assert binding["roleRef"]["name"] == "servelog-events"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "servelog-events", "namespace": "servelog"}]
+    spec = pod_spec(base, "Deployment")
+    assert spec["serviceAccountName"] == "servelog-events" and spec["automountServiceAccountToken"] is True
+    assert one(base, "ServiceAccount", "servelog-events")["metadata"]["namespace"] == "servelog"
+
+
+def test_one_events_deployment_serves_the_cluster_and_a_second_replica_is_safe(base: list[Manifest]) -> None:
+    deployment = one(base, "Deployment", "servelog-events")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}, \
+        "an overlap of two pods is harmless (deterministic ids), a gap is not"
+    container = events_container(base)
+    assert container["args"] == ["events"] and container["image"] == collector(base)["image"]
+    spec = pod_spec(base, "Deployment")
+    assert not [v for v in spec["volumes"] if "hostPath" in v], "no node state: any node, any number of replicas"
+    assert not spec.get("tolerations") and not spec.get("nodeSelector")
+
+
+def test_events_deployment_is_hardened_and_meets_the_restricted_standard(base: list[Manifest]) -> None:
+    spec = pod_spec(base, "Deployment")
+    security = {**spec["securityContext"], **events_container(base)["securityContext"]}
+    assert security["runAsNonRoot"] is True and security["runAsUser"] != 0
+    assert security["allowPrivilegeEscalation"] is False and security["capabilities"] == {"drop": ["ALL"]}
+    assert security["readOnlyRootFilesystem"] is True and security["seccompProfile"] == {"type": "RuntimeDefault"}
+    mounts = {m["mountPath"]: m for m in events_container(base)["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for path, mount in mounts.items():
+        if not mount.get("readOnly"):
+            assert "emptyDir" in volumes[mount["name"]], path
+    state = env_of(events_container(base))["SERVELOG_STATE_DIR"]["value"]
+    assert state in mounts and "emptyDir" in volumes[mounts[state]["name"]]
+
+
+def test_events_probes_and_metrics_port_are_fenced_like_the_collectors(base: list[Manifest]) -> None:
+    container = events_container(base)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = env_of(container)
+    assert env["SERVELOG_TELEMETRY__LISTEN"]["value"] == "$(POD_IP):9880"
+    names = [e["name"] for e in container["env"]]
+    assert names.index("POD_IP") < names.index("SERVELOG_TELEMETRY__LISTEN")
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert container[probe]["httpGet"]["path"] == path and ports[container[probe]["httpGet"]["port"]] == 9880
+    policy = one(base, "NetworkPolicy", "servelog-events-metrics")["spec"]
+    labels = pod_spec_labels(base, "Deployment")
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"port": 9880, "protocol": "TCP"}] and rule["from"]
+
+
+def pod_spec_labels(manifests: list[Manifest], kind: str) -> dict[str, str]:
+    return dict(one(manifests, kind)["spec"]["template"]["metadata"]["labels"])
+
+
+def test_the_settings_file_is_valid_for_servelog_events_too(base: list[Manifest]) -> None:
+    from collector.settings import Settings
+
+    data = yaml.safe_load(one(base, "ConfigMap")["data"]["servelog.yaml"])
+    settings = Settings.model_validate({**data, "state_dir": "/var/lib/servelog-events"})
+    assert settings.history.from_files is None, "the cluster's API, not files"
+    assert pod_spec(base, "Deployment")["terminationGracePeriodSeconds"] > settings.pipeline.shutdown_timeout_seconds
 
 
 # -- API mode --------------------------------------------------------------------------------------------

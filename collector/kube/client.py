@@ -1,8 +1,10 @@
 """The only module that imports ``kubernetes``: configuration, raw JSON calls, streams, error translation.
 
-servelog reads pods, events and logs as raw JSON (``_preload_content=False`` + orjson) rather than
-typed models: it is faster, and typed models reject objects real clusters produce (null timestamps
-in events, fields newer than the client). Streams (watches, ``pods/log``) are read as the bytes
+servelog reads pods, events (core/v1 and events.k8s.io/v1), InferenceServices (a custom resource,
+through the client's ``CustomObjectsApi``) and logs as raw JSON (``_preload_content=False`` + orjson)
+rather than typed models: it is faster, and typed models reject objects real clusters produce (null
+timestamps in events, fields newer than the client). The byte-level side (abortable streams, watch
+events, Status errors) is :mod:`collector.kube.streams`. Streams (watches, ``pods/log``) are read as the bytes
 arrive and can be aborted from another thread (:meth:`KubeStream.close`), so a collector that is
 shutting down never waits for a watch to time out.
 
@@ -15,102 +17,39 @@ as an ``ERROR`` event inside a 200 watch stream, is :class:`~collector.errors.Ku
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
-from collections.abc import Callable, Generator, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import kubernetes
-import orjson
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from collector.errors import ConfigError, KubeError, KubeGone, KubeRejected, KubeUnavailable
+from collector.errors import ConfigError, KubeError, KubeUnavailable
+from collector.kube.streams import (
+    KubeStream,
+    KubeThrottled,
+    finish_response,
+    line_blocks,
+    list_body,
+    read_json,
+    split_complete_lines,
+    status_error,
+    watch_event_items,
+)
 from collector.settings import Settings
 
-T = TypeVar("T")
-
-_STREAM_CHUNK = 64 * 1024
 _CONNECT_TIMEOUT = 10.0
 # A watch's read timeout: the server ends a watch after timeoutSeconds; a connection silent for
 # longer than that plus this margin is dead (a NAT or proxy dropped it without a reset).
 _WATCH_READ_MARGIN = 30.0
 
-
-class KubeThrottled(KubeUnavailable):
-    """429 Too Many Requests (API Priority and Fairness); ``retry_after`` is the server's advice."""
-
-    def __init__(self, message: str, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class KubeStream(Generic[T]):
-    """An iterator over a streaming response that another thread may abort with :meth:`close`.
-
-    Iteration raises :class:`~collector.errors.KubeError` on failures; after :meth:`close` it
-    simply ends. The connection goes back to the pool only when the stream was read to its end.
-    """
-
-    def __init__(self, response: Any, items: Callable[[Any], Iterator[T]]) -> None:
-        self._response = response
-        self._items = self._guarded(items(response))
-        self._aborted = False
-        self._released = False
-        self._busy = threading.Lock()
-
-    def __iter__(self) -> KubeStream[T]:
-        return self
-
-    def __next__(self) -> T:
-        with self._busy:
-            return next(self._items)
-
-    def __enter__(self) -> KubeStream[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def aborted(self) -> bool:
-        return self._aborted
-
-    def close(self) -> None:
-        """Abort the stream (safe from any thread): a blocked read returns and iteration ends."""
-        self._aborted = True
-        with contextlib.suppress(Exception):  # already released or closed: nothing to unblock
-            self._response.shutdown()  # unblocks a read in progress in another thread
-        if self._busy.acquire(blocking=False):
-            try:
-                self._items.close()  # not being iterated now: release the connection here
-                self._release(reuse=False)  # (a generator never started has no finally to run)
-            finally:
-                self._busy.release()
-
-    def _release(self, *, reuse: bool) -> None:
-        if not self._released:
-            self._released = True
-            _finish(self._response, reuse=reuse)
-
-    def _guarded(self, items: Iterator[T]) -> Generator[T, None, None]:
-        complete = False
-        try:
-            try:
-                yield from items
-                complete = True
-            except Exception:
-                # after close() a read fails in whatever way the socket layer chooses: that is the
-                # end of the stream, not an error; otherwise errors are already KubeErrors
-                if not self._aborted:
-                    raise
-        finally:
-            self._release(reuse=complete and not self._aborted)
+EVENTS_CORE = "core"  # core/v1 Events
+EVENTS_V1 = "events.k8s.io"  # events.k8s.io/v1 Events
+ISVC_GROUP, ISVC_VERSION, ISVC_PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 
 
 class KubeClient:
-    """Pods (list, get, watch), pod logs (stream) and events (list, watch), as raw JSON, for one API server."""
+    """Pods (list, get, watch), pod logs (stream), events (both APIs) and InferenceServices (list, watch), as raw JSON."""
 
     def __init__(self, api_client: Any, *, request_timeout: float = 60.0,
                  watch_read_margin: float = _WATCH_READ_MARGIN) -> None:
@@ -118,6 +57,8 @@ class KubeClient:
         its ``timeout_seconds`` plus ``watch_read_margin``."""
         self._api = api_client
         self._core = kubernetes.client.CoreV1Api(api_client)
+        self._events = kubernetes.client.EventsV1Api(api_client)
+        self._custom = kubernetes.client.CustomObjectsApi(api_client)
         self._timeout = (_CONNECT_TIMEOUT, request_timeout)
         self._watch_margin = watch_read_margin
 
@@ -166,12 +107,12 @@ class KubeClient:
         else:
             response = self._call(self._core.list_pod_for_all_namespaces, field_selector=field_selector or None,
                                   label_selector=label_selector or None, _request_timeout=self._timeout)
-        return _list_body(_read_json(response))
+        return list_body(read_json(response))
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
         """One pod; :class:`~collector.errors.KubeRejected` (404) when it does not exist."""
         response = self._call(self._core.read_namespaced_pod, name, namespace, _request_timeout=self._timeout)
-        body = _read_json(response)
+        body = read_json(response)
         if not isinstance(body, dict):
             raise KubeUnavailable("the API server answered a pod read with something that is not an object")
         return body
@@ -188,33 +129,69 @@ class KubeClient:
             allow_watch_bookmarks=True, timeout_seconds=timeout_seconds, field_selector=field_selector or None,
             label_selector=label_selector or None, _request_timeout=self._watch_timeout(timeout_seconds),
         )
-        return KubeStream(response, _watch_events)
+        return KubeStream(response, watch_event_items)
 
     # -- events ----------------------------------------------------------------------------------
-    def list_events(self, *, namespace: str | None = None,
-                    field_selector: str = "") -> tuple[list[dict[str, Any]], str]:
-        """core/v1 Events as raw objects (null timestamps and all), and the list's resourceVersion."""
+    def _events_api(self, api: str) -> tuple[Any, Any]:
+        """(cluster-wide list method, namespaced list method) of core/v1 or events.k8s.io/v1 Events."""
+        if api == EVENTS_CORE:
+            return self._core.list_event_for_all_namespaces, self._core.list_namespaced_event
+        if api == EVENTS_V1:
+            return self._events.list_event_for_all_namespaces, self._events.list_namespaced_event
+        raise ValueError(f"unknown events API {api!r} (expected {EVENTS_CORE!r} or {EVENTS_V1!r})")
+
+    def list_events(self, *, namespace: str | None = None, field_selector: str = "",
+                    api: str = EVENTS_CORE) -> tuple[list[dict[str, Any]], str]:
+        """Events as raw objects (null timestamps and all), and the list's resourceVersion.
+
+        ``api`` picks the shape: ``core`` (core/v1: ``involvedObject``, ``message``, ``count``) or
+        ``events.k8s.io`` (events.k8s.io/v1: ``regarding``, ``note``, ``series``); both serve the
+        same objects (same uids).
+        """
+        cluster, namespaced = self._events_api(api)
         if namespace:
-            response = self._call(self._core.list_namespaced_event, namespace, field_selector=field_selector or None,
+            response = self._call(namespaced, namespace, field_selector=field_selector or None,
                                   _request_timeout=self._timeout)
         else:
-            response = self._call(self._core.list_event_for_all_namespaces, field_selector=field_selector or None,
-                                  _request_timeout=self._timeout)
-        return _list_body(_read_json(response))
+            response = self._call(cluster, field_selector=field_selector or None, _request_timeout=self._timeout)
+        return list_body(read_json(response))
 
     def watch_events(self, *, resource_version: str, namespace: str | None = None, field_selector: str = "",
-                     timeout_seconds: int = 300) -> KubeStream[tuple[str, dict[str, Any]]]:
-        """Like :meth:`watch_pods`, for core/v1 Events."""
-        options: dict[str, Any] = {
-            "watch": True, "resource_version": resource_version or None, "allow_watch_bookmarks": True,
-            "timeout_seconds": timeout_seconds, "field_selector": field_selector or None,
-            "_request_timeout": self._watch_timeout(timeout_seconds),
-        }
+                     timeout_seconds: int = 300, api: str = EVENTS_CORE) -> KubeStream[tuple[str, dict[str, Any]]]:
+        """Like :meth:`watch_pods`, for Events of the ``api`` shape (see :meth:`list_events`)."""
+        cluster, namespaced = self._events_api(api)
+        options = self._watch_options(resource_version, timeout_seconds, field_selector=field_selector or None)
         if namespace:
-            response = self._call(self._core.list_namespaced_event, namespace, **options)
+            response = self._call(namespaced, namespace, **options)
         else:
-            response = self._call(self._core.list_event_for_all_namespaces, **options)
-        return KubeStream(response, _watch_events)
+            response = self._call(cluster, **options)
+        return KubeStream(response, watch_event_items)
+
+    # -- InferenceServices (a custom resource: read through the custom-objects API) -----------------
+    def list_inferenceservices(self, *, namespace: str | None = None) -> tuple[list[dict[str, Any]], str]:
+        """``serving.kserve.io/v1beta1`` InferenceServices as raw objects, and the list's resourceVersion.
+
+        A cluster without the KServe CRD answers 404: :class:`~collector.errors.KubeRejected` with
+        ``status == 404`` (the caller decides that this means "not installed").
+        """
+        if namespace:
+            response = self._call(self._custom.list_namespaced_custom_object, ISVC_GROUP, ISVC_VERSION, namespace,
+                                  ISVC_PLURAL, _request_timeout=self._timeout)
+        else:
+            response = self._call(self._custom.list_cluster_custom_object, ISVC_GROUP, ISVC_VERSION, ISVC_PLURAL,
+                                  _request_timeout=self._timeout)
+        return list_body(read_json(response))
+
+    def watch_inferenceservices(self, *, resource_version: str,
+                                timeout_seconds: int = 300) -> KubeStream[tuple[str, dict[str, Any]]]:
+        """Like :meth:`watch_pods`, for InferenceServices of every namespace."""
+        options = self._watch_options(resource_version, timeout_seconds)
+        response = self._call(self._custom.list_cluster_custom_object, ISVC_GROUP, ISVC_VERSION, ISVC_PLURAL, **options)
+        return KubeStream(response, watch_event_items)
+
+    def _watch_options(self, resource_version: str, timeout_seconds: int, **extra: Any) -> dict[str, Any]:
+        return {"watch": True, "resource_version": resource_version or None, "allow_watch_bookmarks": True,
+                "timeout_seconds": timeout_seconds, "_request_timeout": self._watch_timeout(timeout_seconds), **extra}
 
     # -- logs ------------------------------------------------------------------------------------
     def stream_pod_log(
@@ -254,9 +231,9 @@ class KubeClient:
             except (urllib3.exceptions.HTTPError, OSError):
                 body = b""
             finally:
-                _finish(response, reuse=False)
-            raise _status_error(result.status, body, response.headers)
-        return KubeStream(response, _line_blocks)
+                finish_response(response, reuse=False)
+            raise status_error(result.status, body, response.headers)
+        return KubeStream(response, line_blocks)
 
     # -- plumbing --------------------------------------------------------------------------------
     def _watch_timeout(self, timeout_seconds: int) -> tuple[float, float]:
@@ -270,7 +247,7 @@ class KubeClient:
             raise _translate(exc) from exc
 
 
-# -- pure helpers (module level so tests and the stream share them) -------------------------------
+# -- helpers ---------------------------------------------------------------------------------------
 def _own_retries(configuration: Any) -> Any:
     """Retry only failed connection attempts inside urllib3; everything else is the caller's call.
 
@@ -286,140 +263,10 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _finish(response: Any, *, reuse: bool) -> None:
-    """Give the connection back (a fully read response) or drop it (anything else)."""
-    try:
-        if not reuse:
-            response.close()
-        response.release_conn()
-    except Exception:  # noqa: S110 - best effort: the connection is unusable either way
-        pass
-
-
-def _read_json(response: Any) -> Any:
-    try:
-        data = response.data
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        _finish(response, reuse=False)
-        raise KubeUnavailable(f"reading the API response failed: {exc}") from exc
-    _finish(response, reuse=True)
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise KubeUnavailable(f"the API server answered with malformed JSON: {exc}") from exc
-
-
-def _list_body(body: Any) -> tuple[list[dict[str, Any]], str]:
-    if not isinstance(body, dict):
-        raise KubeUnavailable("the API server answered a list with something that is not an object")
-    items = [item for item in body.get("items") or [] if isinstance(item, dict)]
-    return items, str((body.get("metadata") or {}).get("resourceVersion") or "")
-
-
-def _chunks(response: Any) -> Iterator[bytes]:
-    """Bytes as they arrive: chunk by chunk when chunked, else whatever one read returns."""
-    try:
-        if response.chunked and response.supports_chunked_reads():
-            yield from response.stream(_STREAM_CHUNK, decode_content=True)
-            return
-        while data := response.read1(_STREAM_CHUNK):
-            yield data
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise KubeUnavailable(f"stream interrupted: {exc}") from exc
-
-
-def split_complete_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Lines (without their newline) from a byte stream; a trailing unterminated piece comes last."""
-    pending: list[bytes] = []
-    for chunk in chunks:
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            if pending:
-                pending.append(chunk[start:end])
-                yield b"".join(pending)
-                pending.clear()
-            else:
-                yield chunk[start:end]
-            start = end + 1
-        if start < len(chunk):
-            pending.append(chunk[start:])
-    if pending:
-        yield b"".join(pending)
-
-
-def _line_blocks(response: Any) -> Iterator[bytes]:
-    """Pieces of the body cut at the last newline, so no line is ever split between two pieces."""
-    pending = b""
-    for chunk in _chunks(response):
-        data = pending + chunk if pending else chunk
-        cut = data.rfind(b"\n") + 1
-        if cut:
-            yield data[:cut]
-        pending = data[cut:]
-    if pending:
-        yield pending
-
-
-def _watch_events(response: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    for line in split_complete_lines(_chunks(response)):
-        if not line.strip():
-            continue
-        try:
-            event = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise KubeUnavailable(f"malformed watch event: {line[:200]!r}") from exc
-        if not isinstance(event, dict):
-            raise KubeUnavailable(f"malformed watch event: {line[:200]!r}")
-        kind = str(event.get("type") or "")
-        found = event.get("object")
-        obj: dict[str, Any] = found if isinstance(found, dict) else {}
-        if kind == "ERROR":
-            raise _watch_error(obj)
-        yield kind, obj
-
-
-def _watch_error(status: dict[str, Any]) -> KubeError:
-    """The exception for an ``ERROR`` event (its object is a Status)."""
-    message = str(status.get("message") or "watch error")
-    try:
-        code = int(status.get("code") or 0)
-    except (TypeError, ValueError):
-        code = 0
-    if code == 410 or status.get("reason") in ("Expired", "Gone"):
-        return KubeGone(message)
-    if code == 0:
-        return KubeUnavailable(f"watch error: {message}")
-    return _status_error(code, orjson.dumps(status), None)
-
-
-def _retry_after(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    try:
-        value = headers.get("Retry-After")
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
-        return None  # an HTTP-date: rare from the API server, and a default backoff is fine
-
-
-def _status_error(status: int, body: bytes | str | None, headers: Any) -> KubeError:
-    """The servelog error for an HTTP status and its (Status) body."""
-    raw = body.encode() if isinstance(body, str) else (body or b"")
-    try:
-        parsed = orjson.loads(raw)
-        message = str(parsed.get("message") or "") if isinstance(parsed, dict) else ""
-    except orjson.JSONDecodeError:
-        message = raw[:200].decode("utf-8", "replace")
-    if status == 410:
-        return KubeGone(message or "resource version too old")
-    if status == 429:
-        return KubeThrottled(f"API server answered 429: {message}", _retry_after(headers))
-    if status >= 500:
-        return KubeUnavailable(f"API server answered {status}: {message}")
-    return KubeRejected(status, message)
-
-
 def _translate(exc: Exception) -> KubeError:
     if isinstance(exc, ApiException) and exc.status:
-        return _status_error(int(exc.status), exc.body, exc.headers)
+        return status_error(int(exc.status), exc.body, exc.headers)
     return KubeUnavailable(f"API server unreachable: {exc}")
+
+
+__all__ = ["EVENTS_CORE", "EVENTS_V1", "KubeClient", "KubeStream", "KubeThrottled", "split_complete_lines"]

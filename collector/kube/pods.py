@@ -76,9 +76,17 @@ class PodWatchCache:
         on_event: Callable[[str], None] | None = None,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        on_pod: Callable[[str, dict[str, Any]], None] | None = None,
+        keep: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         """``client`` is a :class:`~collector.kube.client.KubeClient` (or anything with its
-        ``list_pods``/``watch_pods``); ``clock`` drives the deleted-pod TTL only."""
+        ``list_pods``/``watch_pods``); ``clock`` drives the deleted-pod TTL only.
+
+        ``on_pod(kind, pod)`` sees every pod change, after the cache applied it and outside its lock:
+        ``LISTED`` for each pod of a (re)list (then ``on_event("LIST"/"RELIST")``), ``ADDED``,
+        ``MODIFIED`` and ``DELETED`` from the watch, and ``DELETED`` (with the last state known) for
+        a pod a relist no longer finds. ``keep(pod)`` false: the pod is not cached (its changes still
+        reach ``on_pod``), so a cluster-wide watch holds only the pods it cares about."""
         self._client = client
         self._field_selector = f"spec.nodeName={node_name}" if node_name else ""
         self._label_selector = label_selector
@@ -91,6 +99,8 @@ class PodWatchCache:
         self._on_event = on_event or (lambda _kind: None)
         self._backoff_initial = backoff_initial
         self._backoff_max = max(backoff_max, backoff_initial)
+        self._on_pod = on_pod
+        self._keep = keep
         self._cond = threading.Condition()
         self._entries: dict[str, _Entry] = {}
         self._resource_version = ""
@@ -152,6 +162,7 @@ class PodWatchCache:
         items, resource_version = self._client.list_pods(field_selector=self._field_selector,
                                                          label_selector=self._label_selector)
         now = self._clock()
+        changes: list[tuple[str, dict[str, Any]]] = []
         with self._cond:
             listed: set[str] = set()
             for pod in items:
@@ -159,12 +170,17 @@ class PodWatchCache:
                 if uid:
                     listed.add(uid)
                     self._upsert(uid, pod)
+                    changes.append(("LISTED", pod))
             for uid, entry in self._entries.items():
                 if uid not in listed and entry.deleted_at is None:
                     self._mark_deleted(entry, now)
+                    changes.append(("DELETED", entry.pod))
             self._resource_version = resource_version
             self._synced = True
             self._cond.notify_all()
+        if self._on_pod is not None:
+            for kind, pod in changes:
+                self._on_pod(kind, pod)
         self._on_event("LIST" if first else "RELIST")
         log.info("pod_watch_listed", pods=len(listed), resource_version=resource_version)
 
@@ -183,6 +199,8 @@ class PodWatchCache:
                     entry.pod = obj  # the final state, as the API server last saw it
                     self._mark_deleted(entry, self._clock())
             self._cond.notify_all()
+        if self._on_pod is not None and uid and kind in ("ADDED", "MODIFIED", "DELETED"):
+            self._on_pod(kind, obj)
         self._on_event(kind)
 
     def expire(self) -> None:
@@ -200,7 +218,7 @@ class PodWatchCache:
         return is_excluded(pod, self._exclude_label) or (self._own_pod is not None and name == self._own_pod)
 
     def _upsert(self, uid: str, pod: dict[str, Any]) -> None:
-        if self._excluded(pod):
+        if self._excluded(pod) or (self._keep is not None and not self._keep(pod)):
             self._entries.pop(uid, None)  # a pod may opt out later: forget it
             return
         self._entries[uid] = _Entry(pod=pod, meta=pod_metadata(pod, custom_fields=self._custom))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collector.settings import Settings
+from typing import TYPE_CHECKING
+
 from collector.transforms.assembler import AssemblerOptions
+
+if TYPE_CHECKING:  # collector.settings imports the history source's settings group from this package
+    from collector.settings import Settings
 
 
 def assembler_options(settings: Settings) -> AssemblerOptions:

@@ -1,4 +1,4 @@
-"""A loopback Kubernetes API server for pods, pod logs and events, spoken to by the real ``kubernetes`` client.
+"""A loopback Kubernetes API server (pods, pod logs, events, InferenceServices) for the real ``kubernetes`` client.
 
 Why: servelog's pod watch and API log source must be tested against the wire protocol the real
 client speaks (chunked JSON-lines watches, ``ERROR`` events inside a 200 stream, ``pods/log``
@@ -23,11 +23,16 @@ the way the API server answers it:
   (whole seconds: lines at or after that second), ``previous`` (the previous instance; 400 when
   there is none), ``limitBytes``, ``tailLines``. A follow stays open and sends lines appended later;
   it ends when the container terminates (or restarts), or is cut by :meth:`drop_log_streams`.
-- ``GET /api/v1/events``, ``/api/v1/namespaces/{ns}/events``: list and watch, as for pods.
+- ``GET /api/v1/events``, ``/api/v1/namespaces/{ns}/events``: list and watch, as for pods; the same
+  Events also through ``/apis/events.k8s.io/v1/[namespaces/{ns}/]events`` in that API's shape
+  (converted on the fly: :mod:`tests.support.kube_objects`). Events may be given in either shape.
+- ``GET /apis/serving.kserve.io/v1beta1/[namespaces/{ns}/]inferenceservices``: list and watch (410
+  included); a 404 like a cluster without the KServe CRD when ``kserve_installed`` is false.
 
 Test controls: :meth:`add_pod`, :meth:`update_pod`, :meth:`delete_pod`, :meth:`add_event`,
-:meth:`compact`, :meth:`drop_watches`, :meth:`stall_watches`, :meth:`send_bookmark`,
-:meth:`append_log`, :meth:`terminate_container`, :meth:`restart_container`,
+:meth:`repeat_event` (count or series growth), :meth:`delete_event`, :meth:`add_isvc`,
+:meth:`update_isvc`, :meth:`delete_isvc`, :meth:`install_kserve`, :meth:`touch`, :meth:`compact`, :meth:`drop_watches`,
+:meth:`stall_watches`, :meth:`send_bookmark`, :meth:`append_log`, :meth:`terminate_container`, :meth:`restart_container`,
 :meth:`drop_log_streams`, :meth:`fail_next` (e.g. 429 with ``Retry-After``, 500), :meth:`set_delay`.
 ``requests`` records every request line. Binds 127.0.0.1 on port 0; :meth:`close` cuts every
 connection and joins every thread.
@@ -53,11 +58,24 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
-RESOURCES = {"pods": ("Pod", "PodList"), "events": ("Event", "EventList")}
+from tests.support.kube_objects import ISVC_API, as_core_event, core_event_to_v1, repeated
+
+RESOURCES = {"pods": ("Pod", "PodList"), "events": ("Event", "EventList"),
+             "inferenceservices": ("InferenceService", "InferenceServiceList")}
+API_VERSIONS = {"pods": "v1", "events": "v1", "inferenceservices": ISVC_API}
 
 _COLLECTION = re.compile(r"^/api/v1/(?:namespaces/(?P<ns>[^/]+)/)?(?P<resource>pods|events)$")
 _ITEM = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<resource>pods|events)/(?P<name>[^/]+)$")
+_EVENTS_V1 = re.compile(r"^/apis/events\.k8s\.io/v1/(?:namespaces/(?P<ns>[^/]+)/)?(?P<resource>events)$")
+_ISVC = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/(?:namespaces/(?P<ns>[^/]+)/)?(?P<resource>inferenceservices)$")
 _LOG = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")
+
+
+View = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _same(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj
 
 
 # -- wire formats ----------------------------------------------------------------------------------
@@ -290,8 +308,9 @@ class KubeApiServer:
     """The loopback API server (see the module docstring). Use as a context manager."""
 
     def __init__(self, *, bookmark_interval: float = 1.0, gone_as_status: bool = False,
-                 default_watch_timeout: float = 1800.0, start_rv: int = 1000) -> None:
+                 default_watch_timeout: float = 1800.0, start_rv: int = 1000, kserve_installed: bool = True) -> None:
         self.bookmark_interval = bookmark_interval
+        self.kserve_installed = kserve_installed
         self.gone_as_status = gone_as_status
         self.default_watch_timeout = default_watch_timeout
         self.requests: list[str] = []
@@ -361,7 +380,7 @@ class KubeApiServer:
     def _prepare(self, resource: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         kind = RESOURCES[resource][0]
         obj = copy.deepcopy(dict(obj))
-        obj.setdefault("apiVersion", "v1")
+        obj.setdefault("apiVersion", API_VERSIONS[resource])
         obj.setdefault("kind", kind)
         meta = obj.setdefault("metadata", {})
         meta.setdefault("namespace", "default")
@@ -427,21 +446,77 @@ class KubeApiServer:
             return [copy.deepcopy(p) for p in self._store["pods"].values()]
 
     def add_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        obj = self._prepare("events", event)
+        """Create an Event (ADDED), given in either shape; the stored core/v1 copy is returned."""
+        obj = self._prepare("events", as_core_event(event))
         with self._cond:
             self._store["events"][obj["metadata"]["uid"]] = obj
             return self._record("events", "ADDED", obj, None)
 
     def update_event(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace an Event (MODIFIED), given in either shape, found by uid or namespace/name."""
         with self._cond:
             uid = self._find("events", event)
             old = self._store["events"][uid]
-            obj = copy.deepcopy(dict(event))
+            obj = as_core_event(event)
             obj.setdefault("metadata", {})["uid"] = uid
             self._store["events"][uid] = obj
             return self._record("events", "MODIFIED", obj, old)
 
+    def repeat_event(self, event: str | Mapping[str, Any], when: str) -> dict[str, Any]:
+        """The event happens once more at ``when``: its count (or series) grows (a MODIFIED)."""
+        with self._cond:
+            uid = self._find("events", event)
+            return self.update_event(repeated(self._store["events"][uid], when))
+
+    def delete_event(self, event: str | Mapping[str, Any]) -> dict[str, Any]:
+        """The event expires (its TTL, an hour by default): DELETED."""
+        with self._cond:
+            uid = self._find("events", event)
+            old = self._store["events"].pop(uid)
+            return self._record("events", "DELETED", copy.deepcopy(old), old)
+
+    def events(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [copy.deepcopy(e) for e in self._store["events"].values()]
+
+    # -- InferenceServices -------------------------------------------------------------------------
+    def install_kserve(self, installed: bool = True) -> None:
+        """Install (or remove) the InferenceService CRD: without it its paths answer 404."""
+        with self._cond:
+            self.kserve_installed = installed
+
+    def add_isvc(self, isvc: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an InferenceService (ADDED); the stored copy is returned."""
+        obj = self._prepare("inferenceservices", isvc)
+        with self._cond:
+            self._store["inferenceservices"][obj["metadata"]["uid"]] = obj
+            return self._record("inferenceservices", "ADDED", obj, None)
+
+    def update_isvc(self, isvc: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace an InferenceService (MODIFIED: its status changed), found by uid or namespace/name."""
+        with self._cond:
+            uid = self._find("inferenceservices", isvc)
+            old = self._store["inferenceservices"][uid]
+            obj = copy.deepcopy(dict(isvc))
+            obj.setdefault("apiVersion", ISVC_API)
+            obj.setdefault("kind", "InferenceService")
+            obj.setdefault("metadata", {})["uid"] = uid
+            obj["metadata"].setdefault("namespace", old["metadata"]["namespace"])
+            self._store["inferenceservices"][uid] = obj
+            return self._record("inferenceservices", "MODIFIED", obj, old)
+
+    def delete_isvc(self, isvc: str | Mapping[str, Any]) -> dict[str, Any]:
+        with self._cond:
+            uid = self._find("inferenceservices", isvc)
+            old = self._store["inferenceservices"].pop(uid)
+            return self._record("inferenceservices", "DELETED", copy.deepcopy(old), old)
+
     # -- faults ------------------------------------------------------------------------------------
+    def touch(self) -> None:
+        """Cluster activity in resources nobody here watches (leases, endpoints): the resourceVersion moves on."""
+        with self._cond:
+            self._rv += 1
+
     def compact(self) -> None:
         """Forget history up to now: watches from an older resourceVersion get 410 Expired."""
         with self._cond:
@@ -585,9 +660,11 @@ class KubeApiServer:
         if match := _LOG.match(path):
             return self._log(h, match["ns"], match["name"], query)
         if match := _COLLECTION.match(path):
-            if query.get("watch") in ("true", "1"):
-                return self._watch(h, match["resource"], match["ns"], query)
-            return self._list(h, match["resource"], match["ns"], query)
+            return self._collection(h, match["resource"], match["ns"], query, None, "v1")
+        if match := _EVENTS_V1.match(path):
+            return self._collection(h, "events", match["ns"], query, core_event_to_v1, "events.k8s.io/v1")
+        if (match := _ISVC.match(path)) and self.kserve_installed:
+            return self._collection(h, "inferenceservices", match["ns"], query, None, ISVC_API)
         if match := _ITEM.match(path):
             return self._get(h, match["resource"], match["ns"], match["name"])
         return h.send_json(404, status_body(404, f"the server could not find the requested resource ({path})"))
@@ -611,13 +688,21 @@ class KubeApiServer:
             return False
         return True
 
-    def _list(self, h: _Handler, resource: str, namespace: str | None, query: Mapping[str, str]) -> None:
+    def _collection(self, h: _Handler, resource: str, namespace: str | None, query: Mapping[str, str],
+                    view: View | None, api_version: str) -> None:
+        """A list or a watch of ``resource``, each object shown through ``view`` (the API's shape)."""
+        if query.get("watch") in ("true", "1"):
+            return self._watch(h, resource, namespace, query, view or _same, api_version)
+        return self._list(h, resource, namespace, query, view or _same, api_version)
+
+    def _list(self, h: _Handler, resource: str, namespace: str | None, query: Mapping[str, str],
+              view: View, api_version: str) -> None:
         if not self._check_selectors(h, query):
             return
         with self._cond:
-            items = [copy.deepcopy(o) for o in self._store[resource].values() if self._selects(o, namespace, query)]
+            items = [view(copy.deepcopy(o)) for o in self._store[resource].values() if self._selects(o, namespace, query)]
             rv = self._rv
-        h.send_json(200, {"kind": RESOURCES[resource][1], "apiVersion": "v1",
+        h.send_json(200, {"kind": RESOURCES[resource][1], "apiVersion": api_version,
                           "metadata": {"resourceVersion": str(rv)}, "items": items})
 
     def _get(self, h: _Handler, resource: str, namespace: str, name: str) -> None:
@@ -630,7 +715,7 @@ class KubeApiServer:
         return h.send_json(200, found)
 
     def _watch_events(self, resource: str, namespace: str | None, query: Mapping[str, str],
-                      after: int) -> tuple[list[dict[str, Any]], int]:
+                      after: int, view: View = lambda o: o) -> tuple[list[dict[str, Any]], int]:
         """Events after ``after`` as this watcher sees them (selector transitions applied)."""
         out = []
         for change in self._history[resource]:
@@ -643,10 +728,11 @@ class KubeApiServer:
             elif kind == "MODIFIED" and not now_in:
                 kind = "DELETED"
             if (kind == "DELETED" and was_in) or (kind != "DELETED" and now_in):
-                out.append({"type": kind, "object": change.obj})
+                out.append({"type": kind, "object": view(change.obj)})
         return out, self._rv
 
-    def _watch(self, h: _Handler, resource: str, namespace: str | None, query: Mapping[str, str]) -> None:
+    def _watch(self, h: _Handler, resource: str, namespace: str | None, query: Mapping[str, str],
+               view: View, api_version: str) -> None:
         if not self._check_selectors(h, query):
             return
         raw_rv = query.get("resourceVersion", "")
@@ -664,7 +750,7 @@ class KubeApiServer:
             if expired and self.gone_as_status:
                 return h.send_json(410, status_body(410, f"too old resource version: {since} ({compacted})"))
             if since is None:
-                initial = [{"type": "ADDED", "object": copy.deepcopy(o)}
+                initial = [{"type": "ADDED", "object": view(copy.deepcopy(o))}
                            for o in self._store[resource].values() if self._selects(o, namespace, query)]
                 sent = self._rv
             else:
@@ -689,7 +775,7 @@ class KubeApiServer:
                         if now >= deadline and not stalled:
                             break
                         if not stalled:
-                            events, latest = self._watch_events(resource, namespace, query, sent)
+                            events, latest = self._watch_events(resource, namespace, query, sent, view)
                             forced = bookmarks and self._bookmark_epoch != bookmark_epoch
                             due = bookmarks and now - last_write >= self.bookmark_interval
                             if events or forced or due:
@@ -702,7 +788,7 @@ class KubeApiServer:
                 payload = b"".join(orjson.dumps(e) + b"\n" for e in events)
                 if bookmarks and not events:
                     payload = orjson.dumps({"type": "BOOKMARK", "object": {
-                        "kind": kind_name, "apiVersion": "v1", "metadata": {"resourceVersion": str(sent)}}}) + b"\n"
+                        "kind": kind_name, "apiVersion": api_version, "metadata": {"resourceVersion": str(sent)}}}) + b"\n"
                 h.chunk(payload)
                 last_write = time.monotonic()
         finally:

@@ -1,0 +1,1 @@
+"""Deployment history: Kubernetes Events, container lifecycle and InferenceService status as documents (``servelog events``)."""
