@@ -64,8 +64,8 @@ def tools_missing() -> str | None:
     return f"{' and '.join(missing)} not found" if missing else None
 
 
-def requested_versions() -> tuple[str, ...]:
-    raw = os.environ.get("SERVELOG_E2E_VERSIONS", "")
+def requested_versions(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    raw = (os.environ if environ is None else environ).get("SERVELOG_E2E_VERSIONS", "")
     versions = tuple(v.strip() for v in raw.split(",") if v.strip())
     return versions or DEFAULT_VERSIONS
 
@@ -121,6 +121,8 @@ def fetch_zip(version: str) -> Path:
     if zip_path.exists():
         return zip_path
     command = ["mvn", "-B", "-q", "dependency:get", f"-Dartifact={_GROUP}:{_ARTIFACT}:{version}:zip", "-Dtransitive=false"]
+    if os.environ.get("SERVELOG_E2E_MAVEN_OFFLINE") == "1":
+        command.insert(1, "--offline")  # tests of the suite's own failure path: no network, no cache
     if os.environ.get("SERVELOG_E2E_M2_REPOSITORY"):
         command.append(f"-Dmaven.repo.local={_maven_repository()}")
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
@@ -130,17 +132,30 @@ def fetch_zip(version: str) -> Path:
     return zip_path
 
 
-def run_user() -> str | None:
+def run_user() -> pwd.struct_passwd | None:
     """The user the node runs as: None when not root (the current user)."""
     if os.geteuid() != 0:
         return None
     name = os.environ.get("SERVELOG_E2E_OS_USER", "servelog-os")
     try:
-        pwd.getpwnam(name)
+        return pwd.getpwnam(name)
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
                        check=True, capture_output=True)
-    return name
+        return pwd.getpwnam(name)
+
+
+def launcher_prefix(user: pwd.struct_passwd | None) -> list[str]:
+    """The command that starts the launcher as ``user`` and ties the node's life to this process.
+
+    ``setpriv --pdeathsig TERM`` (util-linux) makes the kernel signal the node when the test process
+    dies, even by SIGKILL, so a killed test run leaves no node behind; it changes the user in the same
+    step. Without setpriv: ``runuser`` as root, nothing otherwise.
+    """
+    if shutil.which("setpriv"):
+        ids = [f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"] if user is not None else []
+        return ["setpriv", *ids, "--pdeathsig=TERM", "--"]
+    return ["runuser", "-u", user.pw_name, "--"] if user is not None else []
 
 
 @contextlib.contextmanager
@@ -201,6 +216,17 @@ class OpenSearchNode:
         return major(self.version)
 
     def start(self) -> OpenSearchNode:
+        """Start the node and wait until it answers; retries once on a port taken in between."""
+        for attempt in range(3):
+            try:
+                self._start_once()
+                return self
+            except NodeUnavailable as exc:
+                if attempt == 2 or ("BindException" not in str(exc) and "Address already in use" not in str(exc)):
+                    raise
+        return self
+
+    def _start_once(self) -> None:
         home = distribution(self.version)
         java_home = java_home_for(self.version)
         user = run_user()
@@ -212,7 +238,8 @@ class OpenSearchNode:
         # the launcher runs from the (read-only) home: point its relative GC log, error file and heap
         # dump paths at this node's own directories
         options = (config / "jvm.options").read_text()
-        options = options.replace("file=logs/", f"file={self.workdir}/logs/").replace("ErrorFile=logs/", f"ErrorFile={self.workdir}/logs/")
+        options = options.replace("file=logs/", f"file={self.workdir}/logs/")
+        options = options.replace("ErrorFile=logs/", f"ErrorFile={self.workdir}/logs/")
         options = options.replace("HeapDumpPath=data", f"HeapDumpPath={self.workdir}/data")
         (config / "jvm.options").write_text(options)
         http_port, transport_port = free_port(), free_port()
@@ -232,7 +259,8 @@ class OpenSearchNode:
         (config / "opensearch.yml").write_bytes(b"".join(
             orjson.dumps(key) + b": " + orjson.dumps(value) + b"\n" for key, value in node_settings.items()))
         if user is not None:
-            subprocess.run(["chown", "-R", user, str(self.workdir)], check=True)
+            for path in [self.workdir, *self.workdir.rglob("*")]:
+                os.chown(path, user.pw_uid, user.pw_gid)
         self.workdir.chmod(0o755)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -242,10 +270,10 @@ class OpenSearchNode:
             "OPENSEARCH_TMPDIR": str(self.workdir / "tmp"),
             "HOME": str(self.workdir),
         }
-        command = [str(home / "bin" / "opensearch")]
-        if user is not None:
-            command = ["runuser", "-u", user, "--", "env", *(f"{k}={v}" for k, v in env.items()), *command]
         stdout = (self.workdir / "stdout.log").open("wb")
+        command = [*launcher_prefix(user), str(home / "bin" / "opensearch")]
+        if command[0] == "runuser":
+            command[4:4] = ["env", *(f"{k}={v}" for k, v in env.items())]
         self._process = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         stdout.close()
@@ -255,7 +283,6 @@ class OpenSearchNode:
         except BaseException:
             self.stop()
             raise
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + _STARTUP_SECONDS

@@ -26,7 +26,7 @@ from tests.support.opensearch_server.common import (
     parse_json,
 )
 from tests.support.opensearch_server.ism import list_page, parse_policy, policy_view, validate_ism_templates
-from tests.support.opensearch_server.mappings import check_mappings, normalize_index_mappings
+from tests.support.opensearch_server.mappings import check_mappings, java_text, normalize_index_mappings
 from tests.support.opensearch_server.settings import flatten_settings, normalize_settings, validate_index_settings
 from tests.support.opensearch_server.store import Index
 
@@ -228,15 +228,15 @@ class IndicesApi:
         missing = [c for c in template.get("composed_of", []) if c not in self.component_templates]
         if missing:
             raise fail(400, "invalid_index_template_exception", f"index_template [{name}] invalid, cause [index "
-                        f"template [{name}] specifies component templates {missing} that do not exist]")
+                        f"template [{name}] specifies component templates {java_text(missing)} that do not exist]")
         priority = int(template.get("priority", 0))
         for other, body in self.index_templates.items():
             theirs = as_list(body.get("index_patterns"))
             overlap = other != name and int(body.get("priority", 0)) == priority and any(
                 fnmatch.fnmatchcase(a, b) or fnmatch.fnmatchcase(b, a) for a in patterns for b in theirs)
             if overlap:
-                raise fail(400, "illegal_argument_exception", f"index template [{name}] has index patterns {patterns} "
-                            f"matching patterns from existing templates [{other}] with patterns ({other} => {theirs}) "
+                raise fail(400, "illegal_argument_exception", f"index template [{name}] has index patterns {java_text(patterns)} "
+                            f"matching patterns from existing templates [{other}] with patterns ({other} => {java_text(theirs)}) "
                             f"that have the same priority [{priority}], multiple index templates may not match during "
                             "index creation, please use a different priority")
 
