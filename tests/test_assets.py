@@ -222,12 +222,21 @@ def test_embedded_json_parses_and_every_ref_name_has_a_reference() -> None:
         assert set(used) <= names, (obj["id"], set(used) - names)
 
 
-def test_index_patterns_name_the_time_field_and_cache_no_field_list() -> None:
+def test_index_patterns_name_the_time_field_and_ship_every_mapped_field() -> None:
+    # without a complete field list Dashboards refreshes it from the indices, which fails while none exists
+    # (data/common/index_patterns/index_patterns/index_patterns.ts isFieldRefreshRequired); e2e checks the
+    # list against a real node's _field_caps
     patterns = {o["attributes"]["title"]: o for o in SAVED if o["type"] == "index-pattern"}
     assert set(patterns) == {LOG_INDEX_PATTERN, DEADLETTER_INDEX_PATTERN, EVENTS_INDEX_PATTERN}
-    for pattern in patterns.values():
+    for title, pattern in patterns.items():
         assert pattern["attributes"]["timeFieldName"] == "timestamp"
-        assert "fields" not in pattern["attributes"]
+        fields = {f["name"]: f for f in json.loads(pattern["attributes"]["fields"])}
+        assert all({"searchable", "aggregatable", "readFromDocValues"} <= set(f) for f in fields.values())
+        assert fields["timestamp"]["type"] == "date" and fields["timestamp"]["esTypes"] == ["date_nanos"]
+        assert set(fields) == {*field_names(title), "_id", "_index", "_score", "_source", "_type"}
+    logs = {f["name"]: f for f in json.loads(patterns[LOG_INDEX_PATTERN]["attributes"]["fields"])}
+    assert logs["message"]["aggregatable"] is False and logs["message.keyword"]["subType"] == {"multi": {"parent": "message"}}
+    assert logs["doc_id"]["readFromDocValues"] is True and logs["labels"]["esTypes"] == ["flat_object"]
 
 
 _KUERY_FIELD = re.compile(r"([A-Za-z_][\w.]*)\s*(?::|<=?|>=?)")

@@ -14,10 +14,13 @@ bounded by the lines of one window). Each poll:
 2. counts the lines inside the window; when OpenSearch holds more than the seen-set, some arrived
    late: the window is searched again and the unseen ones are printed (a line is printed once:
    the seen-set de-duplicates by ``doc_id``);
-3. slides the window: ids older than its new start are forgotten, and the lines that OpenSearch now
-   holds before that start are counted. The count can only grow by the lines that just left the
-   window; anything more arrived later than the window allows, was not printed, and is reported on
-   stderr with the command that shows it (fail loudly, never a silent gap).
+3. slides the window (it never moves back): ids older than its start are forgotten, and the lines
+   OpenSearch holds before that start are counted. The count can only grow by the lines that just
+   left the window; anything more arrived later than the window allows, was not printed, and is
+   reported on stderr with the command that shows it (fail loudly, never a silent gap).
+
+Each poll costs two or three requests (a page after the cursor, two counts) plus a re-read of the
+window when something arrived late.
 
 Re-querying a trailing window was chosen over a point in time (PIT): a PIT freezes one view of the
 index, so it cannot show documents that become visible later, which is the whole problem. The
@@ -131,16 +134,15 @@ class Follower:
                 for hit in self.reader.pages(self.query, floor_ns=self._floor, ceiling_ns=cursor[0]):
                     if self.window.admit(hit_key(hit)):
                         self.emit(hit)
-        floor = self.window.floor(self.clock())
-        if floor > self._floor:
-            forgotten = self.window.evict(floor)
-            below = self.reader.count(self.query, below_ns=floor)
-            missed = below - self._below - forgotten
-            if missed > 0:
-                self.warn(f"{missed} line(s) older than {nanos_to_rfc3339(floor)} arrived later than --follow-window "
-                          f"allows and were not printed; see them with: servelog logs --until {nanos_to_rfc3339(floor)}"
-                          " (same filters)")
-            self._floor, self._below = floor, below
+        floor = max(self.window.floor(self.clock()), self._floor)
+        forgotten = self.window.evict(floor)
+        below = self.reader.count(self.query, below_ns=floor)
+        missed = below - self._below - forgotten
+        if missed > 0:
+            self.warn(f"{missed} line(s) older than {nanos_to_rfc3339(floor)} arrived later than --follow-window "
+                      f"allows and were not printed; see them with: servelog logs --until {nanos_to_rfc3339(floor)}"
+                      " (same filters)")
+        self._floor, self._below = floor, below
 
     def run(self, limit: int, *, rounds: int | None = None) -> None:
         """Start, then poll every ``poll_seconds`` (``rounds`` times, or until interrupted)."""

@@ -80,6 +80,10 @@ def test_writes_are_searchable_after_a_refresh_and_gettable_at_once(backend: Bac
     assert backend.rest("POST", f"/{index}/_count", {"query": {"match_all": {}}}).body["count"] == 1
     backend.bulk(create(index, "b", {"timestamp": "2026-11-24T09:00:01Z"}), query="?refresh=true")
     assert backend.rest("POST", f"/{index}/_count", {"query": {"match_all": {}}}).body["count"] == 2
+    scheduled = make_index(backend, "scheduled", refresh="1s")
+    backend.bulk(create(scheduled, "c", {"timestamp": "2026-11-24T09:00:02Z"}), query="?refresh=wait_for")
+    assert backend.rest("POST", f"/{scheduled}/_count", {"query": {"match_all": {}}}).body["count"] == 1, \
+        "wait_for returns once the scheduled refresh made the write searchable"
 
 
 def test_search_after_with_date_nanos_sort_values_is_strictly_after(backend: Backend) -> None:
