@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.e2e import select_backend
 from tests.support.e2e_report import problems
-from tests.support.opensearch_node import DEFAULT_VERSIONS
+from tests.support.opensearch_node import DEFAULT_VERSIONS, maven_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,3 +74,13 @@ def test_a_required_suite_fails_when_maven_cannot_fetch_and_skips_otherwise(tmp_
     assert problems(json.loads((tmp_path / "report.json").read_text()))
     relaxed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert relaxed.returncode == 0 and "skipped" in relaxed.stdout and "Maven could not fetch" in relaxed.stdout
+
+
+def test_maven_failures_are_reported_by_their_cause_not_by_maven_advice() -> None:
+    output = ("[INFO] Scanning for projects...\n\x1b[1;31m[ERROR]\x1b[m Failed to execute goal on project standalone-pom: "
+              "Could not find artifact org.opensearch.plugin:opensearch-index-management:zip:2.19.6.0 in central\n"
+              "[ERROR] \n[ERROR] To see the full stack trace of the errors, re-run Maven with the -e switch.\n"
+              "[ERROR] Re-run Maven using the -X switch to enable full debug logging.\n"
+              "[ERROR] [Help 1] http://cwiki.apache.org/confluence/display/MAVEN/DependencyResolutionException\n")
+    assert maven_errors(output) == ("[ERROR] Failed to execute goal on project standalone-pom: Could not find artifact "
+                                    "org.opensearch.plugin:opensearch-index-management:zip:2.19.6.0 in central")

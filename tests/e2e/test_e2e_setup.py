@@ -14,6 +14,7 @@ Not here: ISM policies and ``_plugins/_ism/explain``, because the ISM plugin is 
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 import pytest
@@ -141,3 +142,17 @@ def test_the_shipped_index_pattern_fields_are_what_dashboards_derives_from_field
     finally:
         for index in sources.values():
             rest(opensearch, "DELETE", f"/{index}", ok=(200, 404))
+
+
+def test_saved_objects_are_served_by_a_real_dashboards(opensearch: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    if not opensearch.dashboards:
+        pytest.skip("no OpenSearch Dashboards here (set SERVELOG_E2E_DASHBOARDS_URL with SERVELOG_E2E_OPENSEARCH_URL); "
+                    "tests/test_setup.py covers the import against the loopback Dashboards")
+    assert main(["setup", "--opensearch-url", opensearch.url, "--dashboards-url", opensearch.dashboards,
+                 "--skip-retention", "--replicas", "0"]) == 0
+    capsys.readouterr()
+    for kind, object_id in (("search", "servelog-search-all"), ("index-pattern", "servelog-deadletter"),
+                            ("dashboard", "servelog-dashboard-model-deployment-logs")):
+        with urllib.request.urlopen(f"{opensearch.dashboards}/api/saved_objects/{kind}/{object_id}", timeout=30) as got:
+            found = json.loads(got.read())
+        assert found["id"] == object_id and "error" not in found

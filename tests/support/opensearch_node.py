@@ -7,7 +7,14 @@ OpenSearch publishes a runnable minimal distribution to Maven Central
 repository (``SERVELOG_E2E_CACHE``, default ``/var/tmp/servelog-e2e``), and :class:`OpenSearchNode`
 starts it: single-node, bound to 127.0.0.1 on free ports, a small heap, its own config, data and log
 directories, as a non-root user (the launcher refuses root: as root the node runs as
-``SERVELOG_E2E_OS_USER``, default ``servelog-os``, created if missing).
+``SERVELOG_E2E_OS_USER``, default ``servelog-os``, created if missing). The node is tied to the test
+process (``setpriv --pdeathsig``): a test run killed even by SIGKILL leaves no node behind. A port
+taken between choosing and binding it is retried with new ports.
+
+Environment: ``SERVELOG_E2E_VERSIONS`` (comma list), ``SERVELOG_E2E_CACHE``,
+``SERVELOG_E2E_M2_REPOSITORY`` (another local Maven repository), ``SERVELOG_E2E_MAVEN_OFFLINE=1``
+(no network: the suite's own failure path is tested with it), ``SERVELOG_E2E_JAVA17_HOME``,
+``SERVELOG_E2E_JAVA21_HOME``.
 
 Java: 2.x runs on Java 17; 3.x needs 21 or newer (``SERVELOG_E2E_JAVA21_HOME``, else the newest
 JDK found under ``/usr/lib/jvm``).
@@ -127,9 +134,21 @@ def fetch_zip(version: str) -> Path:
         command.append(f"-Dmaven.repo.local={_maven_repository()}")
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0 or not zip_path.exists():
-        output = (done.stdout + done.stderr).strip().splitlines()
-        raise NodeUnavailable(f"Maven could not fetch {_GROUP}:{_ARTIFACT}:{version}:zip: " + " | ".join(output[-6:]))
+        raise NodeUnavailable(f"Maven could not fetch {_GROUP}:{_ARTIFACT}:{version}:zip: "
+                              + maven_errors(done.stdout + done.stderr))
     return zip_path
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_BOILERPLATE = ("To see the full stack trace", "Re-run Maven", "For more information about the errors", "[Help ")
+
+
+def maven_errors(output: str) -> str:
+    """The lines of Maven's output that say what went wrong (its advice boilerplate left out)."""
+    lines = [_ANSI.sub("", line).strip() for line in output.splitlines()]
+    errors = [line for line in lines if line.startswith("[ERROR] ")
+              and not line.removeprefix("[ERROR] ").startswith(_BOILERPLATE)]
+    return " | ".join(errors[:4]) or " | ".join(line for line in lines[-6:] if line)
 
 
 def run_user() -> pwd.struct_passwd | None:

@@ -205,7 +205,7 @@ CLUSTER_DEFAULTS: dict[str, str] = {
     "action.auto_create_index": "true",
     "search.max_buckets": "65535",
 }
-#: removed in 3.0 (OpenSearch#3530): GET / reports 7.10.2 for Elasticsearch clients
+#: 2.x only (a 3.8.0 node answers "transient setting [...], not recognized"): GET / then reports 7.10.2
 COMPATIBILITY_OVERRIDE = "compatibility.override_main_response_version"
 
 
