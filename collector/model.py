@@ -37,11 +37,12 @@ F_TRUNCATED = "truncated"  # true when the line was cut at max_line_bytes
 F_ORIGINAL_BYTES = "original_bytes"  # the line's size before it was cut
 F_LINE_COUNT = "line_count"  # number of physical lines grouped into this document (tracebacks)
 F_PARTIAL = "partial"  # true when a P (partial) line was flushed without its end: the line may be cut
+F_DOC_ID = "doc_id"  # the document's own _id, as a keyword with doc values: the sort tiebreaker of servelog logs
 
 LOG_FIELDS: tuple[str, ...] = (
     F_TIMESTAMP, F_MESSAGE, F_STREAM, F_LEVEL, F_COMPONENT, F_CONTAINER, F_SERVING, F_MODEL_NAME,
     F_MODEL_VERSION, F_NAMESPACE, F_POD_NAME, F_POD_UID, F_NODE, F_RESTART, F_LABELS, F_PROJECT,
-    F_METADATA_SOURCE, F_PARSE_ERROR, F_TRUNCATED, F_ORIGINAL_BYTES, F_LINE_COUNT, F_PARTIAL,
+    F_METADATA_SOURCE, F_PARSE_ERROR, F_TRUNCATED, F_ORIGINAL_BYTES, F_LINE_COUNT, F_PARTIAL, F_DOC_ID,
 )
 
 # Fields of a dead-letter document (index ``serving-deadletter-YYYY.MM.dd``).

@@ -1,11 +1,25 @@
 """Generates ``servelog-1.0.0.ndjson``: OpenSearch Dashboards 2.x saved objects for servelog.
 
-Saved objects embed JSON inside strings (``searchSourceJSON``, ``visState``, ``panelsJSON``), which
-is miserable to edit and review by hand; this script is the source of truth and the NDJSON its
-output (``python dashboards/generate.py``; tests/test_assets.py fails when they drift). Ids are
-fixed so that importing with ``overwrite=true`` updates in place; there is no export trailer and no
-cached field list (Dashboards reads the fields from the mapping). ``migrationVersion`` states the
-shape the objects already have, so Dashboards does not migrate them on import.
+Saved objects embed JSON inside strings (``searchSourceJSON``, ``visState``, ``panelsJSON``,
+``fields``), which is miserable to edit and review by hand; this script is the source of truth and
+the NDJSON its output (``python dashboards/generate.py``; tests/test_assets.py fails when they
+drift). Ids are fixed so that importing with ``overwrite=true`` updates in place; there is no export
+trailer. ``migrationVersion`` states the shape the objects already have, so Dashboards does not
+migrate them on import.
+
+Index patterns ship their ``fields``, derived from the index templates' mappings
+(``index_templates/servelog-*-mappings-*.json``): Dashboards refreshes a pattern's field list from
+the indices only when the saved list is missing or lacks ``searchable``/``aggregatable``/
+``readFromDocValues`` (``data/common/index_patterns/index_patterns/index_patterns.ts``
+``isFieldRefreshRequired``), and a refresh with no matching index yet fails ("No matching indices",
+``IndexPatternMissingIndices``), leaving Discover without its time field (OpenSearch-Dashboards #5768,
+#5625): the dead-letter and events patterns have no index until something happens. Each field is
+what Dashboards itself would compute from ``_field_caps`` (``data/server/index_patterns/fetcher/lib/
+field_capabilities/field_caps_response.ts`` ``readFieldCapsResponse``, ``field_capabilities.ts``
+with the default ``metaFields`` and ``overrides.ts``; types per
+``data/common/osd_field_types/osd_field_types_factory.ts``, ``flat_object`` as ``string`` since
+OpenSearch-Dashboards #11085); an e2e test checks it against a real node's ``_field_caps``. A new
+index pattern is ``index_pattern(id, title, "<mappings component>")``.
 """
 
 from __future__ import annotations
@@ -15,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).with_name("servelog-1.0.0.ndjson")
-TEMPLATES = Path(__file__).resolve().parent.parent / "index_templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "index_templates"
 
 LOGS, DEADLETTER, EVENTS = "servelog-logs", "servelog-deadletter", "servelog-events"
 CONTROLS_PATTERN = EVENTS  # the dashboard's pickers list what the deployment history knows
@@ -32,8 +46,80 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def index_pattern(object_id: str, title: str) -> dict[str, Any]:
-    return {"type": "index-pattern", "id": object_id, "attributes": {"title": title, "timeFieldName": "timestamp"},
+# -- index pattern fields, as Dashboards derives them from _field_caps --------------------------
+#: OpenSearch field type -> Dashboards field type (osd_field_types_factory.ts; object/nested are dropped)
+OSD_TYPES = {
+    **dict.fromkeys(("string", "text", "keyword", "match_only_text", "wildcard", "flat_object", "_id", "_type"), "string"),
+    **dict.fromkeys(("float", "half_float", "scaled_float", "double", "integer", "long", "unsigned_long", "short",
+                     "byte", "token_count"), "number"),
+    **dict.fromkeys(("date", "date_nanos"), "date"),
+    "ip": "ip", "boolean": "boolean", "geo_point": "geo_point", "geo_shape": "geo_shape", "_source": "_source",
+}
+#: the metaFields advanced setting's default and what overrides.ts makes of each
+META_FIELDS = {
+    "_id": {"type": "string", "esTypes": ["_id"], "searchable": True, "aggregatable": True},
+    "_index": {"type": "string", "esTypes": ["_index"], "searchable": True, "aggregatable": True},
+    "_score": {"type": "number", "searchable": False, "aggregatable": False},
+    "_source": {"type": "_source", "esTypes": ["_source"], "searchable": False, "aggregatable": False},
+    "_type": {"type": "string", "searchable": False, "aggregatable": False},
+}
+
+
+def _capabilities(spec: dict[str, Any]) -> tuple[bool, bool]:
+    """(searchable, aggregatable) as _field_caps reports a mapped field."""
+    kind = spec.get("type", "object")
+    searchable = spec.get("index", True) is not False
+    if kind == "text":
+        return searchable, bool(spec.get("fielddata", False))
+    if kind == "flat_object":
+        return True, False
+    return searchable, spec.get("doc_values", True) is not False
+
+
+def _field(name: str, spec: dict[str, Any], parent: str | None) -> dict[str, Any]:
+    kind = spec["type"]
+    searchable, aggregatable = _capabilities(spec)
+    field = {"aggregatable": aggregatable, "count": 0, "esTypes": [kind], "name": name,
+             # should_read_field_from_doc_values.ts
+             "readFromDocValues": aggregatable and kind not in ("text", "geo_shape") and not kind.startswith("_"),
+             "scripted": False, "searchable": searchable, "type": OSD_TYPES.get(kind, "unknown")}
+    if parent is not None:
+        field["subType"] = {"multi": {"parent": parent}}
+    return field
+
+
+def mapped_fields(properties: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+    """The Dashboards field specs of a mapping's properties (objects flattened, multi-fields as children)."""
+    fields: list[dict[str, Any]] = []
+    for name, spec in properties.items():
+        full = prefix + name
+        if "properties" in spec or spec.get("type") in (None, "object", "nested"):
+            fields += mapped_fields(spec.get("properties") or {}, f"{full}.")
+            continue
+        fields.append(_field(full, spec, None))
+        for sub, sub_spec in (spec.get("fields") or {}).items():
+            fields.append(_field(f"{full}.{sub}", sub_spec, full))
+    return fields
+
+
+def mappings_of(component: str) -> dict[str, Any]:
+    """The newest ``index_templates/<component>-<version>.json``'s mapping properties."""
+    def version(path: Path) -> tuple[int, ...]:
+        return tuple(int(p) for p in path.stem.rsplit("-", 1)[1].split("."))
+    newest = max(TEMPLATES.glob(f"{component}-[0-9]*.json"), key=version)
+    properties: dict[str, Any] = json.loads(newest.read_text())["template"]["mappings"]["properties"]
+    return properties
+
+
+def field_specs(component: str) -> list[dict[str, Any]]:
+    metas = [{"count": 0, "name": name, "readFromDocValues": False, "scripted": False, **spec}
+             for name, spec in META_FIELDS.items()]
+    return [dict(sorted(f.items())) for f in sorted(metas + mapped_fields(mappings_of(component)), key=lambda f: f["name"])]
+
+
+def index_pattern(object_id: str, title: str, mappings_component: str) -> dict[str, Any]:
+    attributes = {"title": title, "timeFieldName": "timestamp", "fields": _json(field_specs(mappings_component))}
+    return {"type": "index-pattern", "id": object_id, "attributes": attributes,
             "references": [], "migrationVersion": {"index-pattern": "7.6.0"}}
 
 
@@ -43,43 +129,6 @@ FAILURES_COLUMNS = ["serving_name", "model_version", "component", "container_nam
                     "message"]
 FAILURES_QUERY = ("(event_kind:event and type:Warning) or reason:(" + " or ".join(FAILURE_REASONS) + ")"
                   " or transition_status:BlockedByFailedLoad")
-_KBN_TYPES = {"keyword": "string", "text": "string", "date": "date", "date_nanos": "date", "integer": "number",
-              "long": "number", "boolean": "boolean", "flat_object": "object"}
-_META_FIELDS = [("_id", "_id", "string", True, True), ("_index", "_index", "string", True, True),
-                ("_score", "_score", "number", False, False), ("_source", "_source", "_source", False, False),
-                ("_type", "_type", "string", True, True)]
-
-
-def mapping_fields(component_prefix: str) -> list[dict[str, Any]]:
-    """The Dashboards field list of a mappings component (newest version): the pattern opens while the index is empty."""
-    newest = max(TEMPLATES.glob(f"{component_prefix}-*.json"),
-                 key=lambda p: tuple(int(n) for n in p.stem.rsplit("-", 1)[1].split(".")))
-    properties = json.loads(newest.read_text(encoding="utf-8"))["template"]["mappings"]["properties"]
-    fields = [{"name": name, "type": kbn, "esTypes": [es], "searchable": searchable, "aggregatable": aggregatable,
-               "readFromDocValues": aggregatable and not name.startswith("_"), "count": 0, "scripted": False}
-              for name, es, kbn, searchable, aggregatable in _META_FIELDS]
-
-    def add(name: str, spec: dict[str, Any]) -> None:
-        es = spec["type"]
-        doc_values = es != "text"
-        fields.append({"name": name, "type": _KBN_TYPES.get(es, "string"), "esTypes": [es], "searchable": True,
-                       "aggregatable": doc_values, "readFromDocValues": doc_values, "count": 0, "scripted": False})
-
-    for name, spec in sorted(properties.items()):
-        add(name, spec)
-        for sub, sub_spec in sorted(spec.get("fields", {}).items()):
-            add(f"{name}.{sub}", sub_spec)
-            fields[-1]["subType"] = {"multi": {"parent": name}}
-    return fields
-
-
-def events_index_pattern() -> dict[str, Any]:
-    """``serving-events-*`` with its field list (history often starts before any event exists)."""
-    pattern = index_pattern(EVENTS, "serving-events-*")
-    pattern["attributes"]["fields"] = _json(mapping_fields("servelog-events-mappings"))
-    return pattern
-
-
 def history_searches() -> tuple[dict[str, Any], dict[str, Any]]:
     """"Deployment history" (everything that happened) and "Deployment failures" (what went wrong)."""
     history = search(
@@ -207,8 +256,9 @@ def dashboard(panels: list[tuple[dict[str, Any], tuple[int, int, int, int]]]) ->
 
 
 def objects() -> list[dict[str, Any]]:
-    patterns = [index_pattern(LOGS, "serving-logs-*"), index_pattern(DEADLETTER, "serving-deadletter-*"),
-                events_index_pattern()]
+    patterns = [index_pattern(LOGS, "serving-logs-*", "servelog-logs-mappings"),
+                index_pattern(DEADLETTER, "serving-deadletter-*", "servelog-deadletter-mappings"),
+                index_pattern(EVENTS, "serving-events-*", "servelog-events-mappings")]
     all_logs = search("servelog-search-all", "Serving logs: all", "",
                       description="Every line of every model serving pod, newest first.")
     errors = search("servelog-search-errors", "Serving logs: errors and tracebacks", ERRORS_QUERY,

@@ -222,25 +222,32 @@ def test_embedded_json_parses_and_every_ref_name_has_a_reference() -> None:
         assert set(used) <= names, (obj["id"], set(used) - names)
 
 
-def test_index_patterns_name_the_time_field_and_cache_no_field_list() -> None:
+def test_index_patterns_name_the_time_field_and_ship_every_mapped_field() -> None:
+    # without a complete field list Dashboards refreshes it from the indices, which fails while none exists
+    # (data/common/index_patterns/index_patterns/index_patterns.ts isFieldRefreshRequired); e2e checks the
+    # list against a real node's _field_caps
     patterns = {o["attributes"]["title"]: o for o in SAVED if o["type"] == "index-pattern"}
     assert set(patterns) == {LOG_INDEX_PATTERN, DEADLETTER_INDEX_PATTERN, EVENTS_INDEX_PATTERN}
     for title, pattern in patterns.items():
         assert pattern["attributes"]["timeFieldName"] == "timestamp"
-        if title != EVENTS_INDEX_PATTERN:  # the history pattern carries its fields: see the next test
-            assert "fields" not in pattern["attributes"]
+        fields = {f["name"]: f for f in json.loads(pattern["attributes"]["fields"])}
+        assert all({"searchable", "aggregatable", "readFromDocValues"} <= set(f) for f in fields.values())
+        assert fields["timestamp"]["type"] == "date" and fields["timestamp"]["esTypes"] == ["date_nanos"]
+        assert set(fields) == {*field_names(title), "_id", "_index", "_score", "_source", "_type"}
+    logs = {f["name"]: f for f in json.loads(patterns[LOG_INDEX_PATTERN]["attributes"]["fields"])}
+    assert logs["message"]["aggregatable"] is False and logs["message.keyword"]["subType"] == {"multi": {"parent": "message"}}
+    assert logs["doc_id"]["readFromDocValues"] is True and logs["labels"]["esTypes"] == ["flat_object"]
 
 
 def test_the_history_index_pattern_lists_every_mapped_field_so_it_opens_while_empty() -> None:
     (pattern,) = [o for o in SAVED if o["type"] == "index-pattern" and o["attributes"]["title"] == EVENTS_INDEX_PATTERN]
     fields = {f["name"]: f for f in json.loads(pattern["attributes"]["fields"])}
-    assert {name for name in fields if not name.startswith("_")} == field_names(EVENTS_INDEX_PATTERN)
     assert fields["timestamp"]["type"] == "date" and fields["timestamp"]["esTypes"] == ["date_nanos"]
     assert fields["reason"]["aggregatable"] and fields["reason"]["type"] == "string"
     assert not fields["message"]["aggregatable"] and fields["message.keyword"]["aggregatable"]
     assert fields["message.keyword"]["subType"] == {"multi": {"parent": "message"}}
     assert fields["exit_code"]["type"] == "number" and fields["init_container"]["type"] == "boolean"
-    assert {"_id", "_index", "_source"} <= set(fields)
+    assert fields["doc_id"]["readFromDocValues"] is True
 
 
 _KUERY_FIELD = re.compile(r"([A-Za-z_][\w.]*)\s*(?::|<=?|>=?)")

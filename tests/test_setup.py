@@ -14,7 +14,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 import urllib3
@@ -22,7 +21,6 @@ import urllib3
 from collector.cli import main
 from collector.errors import SetupError
 from collector.settings import OpenSearchSettings
-from collector.setup.discover import rison
 from collector.setup.plan import check_opensearch, contains, verdict, with_retention
 from collector.sinks.opensearch.client import OpenSearchClient
 from tests.support.dashboards_server import FakeDashboards
@@ -274,7 +272,8 @@ def test_a_cluster_without_the_ism_plugin_is_told_retention_needs_it(capsys: pyt
     with FakeOpenSearch(ism_plugin=False) as bare:
         assert setup("--opensearch-url", bare.url, "--skip-dashboards") == 1
         assert not writes(bare), "the plan is read completely before anything is written"
-    assert "Index State Management plugin" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Index State Management plugin" in err and "--skip-retention" in err
 
 
 def test_refused_credentials_are_reported_without_the_password(
@@ -364,83 +363,6 @@ def test_sample_documents_fit_the_installed_templates() -> None:
     statuses = [next(iter(item.values()))["status"] for item in answer["items"]]
     assert statuses == [201] * len(sample_documents()), answer
     assert next(iter(refused["items"][0].values()))["status"] == 400, "the validation is live: a misfit is refused"
-
-
-# -- the Discover link ---------------------------------------------------------------------------
-def parse_rison(text: str) -> Any:
-    """A small rison decoder, independent of the encoder under test."""
-    position = 0
-
-    def value() -> Any:
-        nonlocal position
-        char = text[position]
-        if char == "(":
-            position += 1
-            result: dict[str, Any] = {}
-            while text[position] != ")":
-                key = value()
-                assert text[position] == ":"
-                position += 1
-                result[key] = value()
-                if text[position] == ",":
-                    position += 1
-            position += 1
-            return result
-        if text.startswith("!(", position):
-            position += 2
-            items = []
-            while text[position] != ")":
-                items.append(value())
-                if text[position] == ",":
-                    position += 1
-            position += 1
-            return items
-        if text.startswith(("!t", "!f", "!n"), position):
-            position += 2
-            return {"!t": True, "!f": False, "!n": None}[text[position - 2:position]]
-        if char == "'":
-            position += 1
-            out = []
-            while text[position] != "'":
-                if text[position] == "!":
-                    position += 1
-                out.append(text[position])
-                position += 1
-            position += 1
-            return "".join(out)
-        end = position
-        while end < len(text) and text[end] not in ":,()":
-            end += 1
-        token, position = text[position:end], end
-        return int(token) if token.lstrip("-").isdigit() else token
-
-    parsed = value()
-    assert position == len(text), f"trailing rison: {text[position:]}"
-    return parsed
-
-
-def test_the_discover_link_opens_the_saved_search_with_the_deployment_filters(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert setup("--print-discover-url", "--dashboards-url", "https://search.example.com/_dashboards/",
-                 "--serving", "fraud-detector", "--model-version", "2", "--component", "predictor") == 0
-    url = urlsplit(capsys.readouterr().out.strip())
-    assert (url.scheme, url.netloc, url.path) == ("https", "search.example.com", "/_dashboards/app/discover")
-    route, _, query = url.fragment.partition("?")
-    assert route == "/view/servelog-search-all"
-    state = {key: parse_rison(unquote(value)) for key, value in (p.split("=", 1) for p in query.split("&"))}
-    filters = {f["meta"]["key"]: f for f in state["_a"]["filters"]}
-    assert {k: f["meta"]["params"]["query"] for k, f in filters.items()} == {
-        "serving_name": "fraud-detector", "model_version": "2", "component": "predictor"}
-    assert filters["model_version"]["query"] == {"match_phrase": {"model_version": "2"}}, "a string, not the number 2"
-    assert all(f["meta"]["index"] == "servelog-logs" for f in filters.values())
-    assert state["_g"]["time"] == {"from": "now-24h", "to": "now"}
-
-
-def test_rison_quotes_what_would_otherwise_change_meaning() -> None:
-    value = {"a": [1, "x y", True, None, ""], "b": "it's!", "$state": "2", "c": "-x", "d": "serving-logs-*"}
-    encoded = rison(value)
-    assert encoded == "(a:!(1,'x y',!t,!n,''),b:'it!'s!!','$state':'2',c:'-x',d:'serving-logs-*')"
-    assert parse_rison(encoded) == value
 
 
 # -- decisions -----------------------------------------------------------------------------------

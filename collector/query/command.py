@@ -2,17 +2,24 @@
 
     servelog logs --serving fraud-detector --model-version 2 --component predictor --since now-1h
     servelog logs --serving fraud-detector --level error --follow
+
+Without ``--follow`` it pages (:mod:`collector.query.reader`) through what ``--since``/``--until``
+select, oldest first, up to ``--limit`` lines. With ``--follow`` it prints the newest ``--limit``
+lines and then every new one exactly once (:mod:`collector.query.follow`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
+import orjson
+
 from collector.model import LOG_INDEX_PATTERN
-from collector.query.search import LogQuery, format_hit, search_body
+from collector.query.follow import Follower
+from collector.query.reader import LogReader
+from collector.query.search import LogQuery, format_hit
 from collector.settings import load_settings
 
 
@@ -30,12 +37,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grep", dest="text", help="phrase the message must contain")
     parser.add_argument("--since", help="from this time (RFC 3339 or date math such as now-1h)")
     parser.add_argument("--until", help="up to this time (exclusive)")
-    parser.add_argument("--limit", type=int, default=1000, help="most lines to print (0: no limit)")
-    parser.add_argument("--follow", action="store_true", help="keep polling for new lines (Ctrl-C to stop)")
+    parser.add_argument("--limit", type=int, default=1000,
+                        help="most lines to print (0: no limit); with --follow, the newest lines shown first")
+    parser.add_argument("--follow", action="store_true", help="keep printing new lines (Ctrl-C to stop)")
+    parser.add_argument("--follow-window", type=float, default=60.0, metavar="SECONDS",
+                        help="with --follow: how late a line may become searchable and still be printed (default 60)")
+    parser.add_argument("--poll-seconds", type=float, default=2.0, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print raw documents as NDJSON")
 
 
+def _printer(as_json: bool, *, flush: bool) -> Any:
+    def emit(hit: dict[str, Any]) -> None:
+        if as_json:
+            sys.stdout.write(orjson.dumps({"index": hit.get("_index"), "id": hit.get("_id"),
+                                           "source": hit.get("_source")}).decode() + "\n")
+        else:
+            sys.stdout.write(format_hit(hit) + "\n")
+        if flush:  # a follower's reader sees each line as it is found
+            sys.stdout.flush()
+    return emit
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.follow and args.until:
+        print("servelog logs: --follow and --until exclude each other", file=sys.stderr)
+        return 2
     overrides: dict[str, Any] = {}
     if args.opensearch_url:
         overrides["opensearch"] = {"url": args.opensearch_url}
@@ -44,33 +70,16 @@ def run(args: argparse.Namespace) -> int:
 
     client = OpenSearchClient(settings.opensearch)
     query = LogQuery(**{k: getattr(args, k) for k in LogQuery.__dataclass_fields__})
-    printed = 0
-    after: list[Any] | None = None
-    page = 500
+    reader = LogReader(client, args.index)
+    emit = _printer(args.json, flush=args.follow)
     try:
-        while True:
-            size = page if not args.limit else min(page, args.limit - printed)
-            if size <= 0:
-                return 0
-            response = client.request("POST", f"/{args.index}/_search", body=search_body(query, size=size, after=after),
-                                      params={"ignore_unavailable": "true", "allow_no_indices": "true"})
-            hits = response.get("hits", {}).get("hits", [])
-            for hit in hits:
-                if args.json:
-                    import orjson  # noqa: PLC0415
-
-                    sys.stdout.write(orjson.dumps({"index": hit.get("_index"), "id": hit.get("_id"),
-                                                   "source": hit.get("_source")}).decode() + "\n")
-                else:
-                    sys.stdout.write(format_hit(hit) + "\n")
-            printed += len(hits)
-            if hits:
-                after = hits[-1].get("sort")
-            if len(hits) < size:
-                if not args.follow:
-                    return 0
-                sys.stdout.flush()
-                time.sleep(2.0)
+        if args.follow:
+            Follower(reader, query, emit, warn=lambda text: print(f"warning: {text}", file=sys.stderr),
+                     window_ns=int(args.follow_window * 1e9), poll_seconds=args.poll_seconds).run(args.limit)
+        else:
+            for hit in reader.pages(query, limit=args.limit):
+                emit(hit)
+        return 0
     except KeyboardInterrupt:
         return 0
     finally:

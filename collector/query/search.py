@@ -1,16 +1,25 @@
 """Pure construction of log searches and the cursor that makes paging gap-free.
 
-Results are sorted by (``timestamp``, ``_id``) and paged with ``search_after`` on that pair, so
-lines sharing a timestamp are neither skipped nor repeated across pages or follow-polls (the
-boundary-timestamp loss of tools that resume with "after time T").
+Results are sorted by (``timestamp``, ``doc_id``) and paged with ``search_after`` on that pair, so
+lines sharing a timestamp are neither skipped nor repeated across pages. ``doc_id`` is the
+document's own ``_id`` stored as a keyword: it has doc values, whereas sorting on ``_id`` itself
+loads ``_id`` fielddata onto the heap, is deprecated, and is refused where
+``indices.id_field_data.enabled`` is false (OpenSearch ``IdFieldMapper``). ``unmapped_type`` keeps a
+search over indices created before ``doc_id`` existed from failing (their lines sort by timestamp
+only). ``numeric_type: date_nanos`` makes sort values epoch nanoseconds in every index, whether it
+maps ``timestamp`` as ``date_nanos`` (servelog's template) or as ``date``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from collector import model as m
+
+Key = tuple[int, str]
+"""A hit's place in the sort order: (timestamp in epoch nanoseconds, doc_id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +39,13 @@ class LogQuery:
     until: str | None = None
 
 
-def search_body(query: LogQuery, *, size: int, after: list[Any] | None = None, newest_first: bool = False) -> dict[str, Any]:
-    """The ``_search`` body for one page."""
+def nanos_to_rfc3339(nanos: int) -> str:
+    """Epoch nanoseconds as the ``strict_date_optional_time_nanos`` text a range query on ``timestamp`` takes."""
+    seconds, rest = divmod(nanos, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest:09d}Z"
+
+
+def _query(query: LogQuery, *, floor_ns: int | None, ceiling_ns: int | None, below_ns: int | None) -> dict[str, Any]:
     filters: list[dict[str, Any]] = []
     for field_name, value in (
         (m.F_SERVING, query.serving_name), (m.F_MODEL_NAME, query.model_name), (m.F_MODEL_VERSION, query.model_version),
@@ -47,20 +61,52 @@ def search_body(query: LogQuery, *, size: int, after: list[Any] | None = None, n
         if query.until:
             bounds["lt"] = query.until
         filters.append({"range": {m.F_TIMESTAMP: bounds}})
+    window: dict[str, Any] = {}
+    if floor_ns is not None:
+        window["gte"] = nanos_to_rfc3339(floor_ns)
+    if ceiling_ns is not None:
+        window["lte"] = nanos_to_rfc3339(ceiling_ns)
+    if below_ns is not None:
+        window["lt"] = nanos_to_rfc3339(below_ns)
+    if window:
+        filters.append({"range": {m.F_TIMESTAMP: window}})
     must: list[dict[str, Any]] = []
     if query.text:
         must.append({"match_phrase": {m.F_MESSAGE: query.text}})
+    return {"bool": {"filter": filters, "must": must}} if filters or must else {"match_all": {}}
+
+
+def sort_clause(*, newest_first: bool = False) -> list[dict[str, Any]]:
     order = "desc" if newest_first else "asc"
+    return [{m.F_TIMESTAMP: {"order": order, "numeric_type": "date_nanos"}},
+            {m.F_DOC_ID: {"order": order, "unmapped_type": "keyword"}}]
+
+
+def search_body(query: LogQuery, *, size: int, after: list[Any] | None = None, newest_first: bool = False,
+                floor_ns: int | None = None, ceiling_ns: int | None = None) -> dict[str, Any]:
+    """The ``_search`` body for one page (optionally within ``[floor_ns, ceiling_ns]``)."""
     body: dict[str, Any] = {
         "size": size,
-        "query": {"bool": {"filter": filters, "must": must}} if filters or must else {"match_all": {}},
+        "query": _query(query, floor_ns=floor_ns, ceiling_ns=ceiling_ns, below_ns=None),
         # the tie-breaker makes the cursor total: lines sharing a nanosecond stay in one order
-        "sort": [{m.F_TIMESTAMP: {"order": order}}, {"_id": {"order": order}}],
+        "sort": sort_clause(newest_first=newest_first),
         "track_total_hits": False,
     }
     if after is not None:
         body["search_after"] = after
     return body
+
+
+def count_body(query: LogQuery, *, floor_ns: int | None = None, ceiling_ns: int | None = None,
+               below_ns: int | None = None) -> dict[str, Any]:
+    """The ``_count`` body for the lines of ``query`` within the given bounds (``below_ns`` exclusive)."""
+    return {"query": _query(query, floor_ns=floor_ns, ceiling_ns=ceiling_ns, below_ns=below_ns)}
+
+
+def hit_key(hit: dict[str, Any]) -> Key:
+    """A hit's (timestamp ns, doc_id) from its sort values (the _id where doc_id is missing)."""
+    sort = hit.get("sort") or [0, None]
+    return int(sort[0]), str(sort[1] if sort[1] is not None else hit.get("_id", ""))
 
 
 def format_hit(hit: dict[str, Any], *, show_source: bool = True) -> str:

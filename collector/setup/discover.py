@@ -1,11 +1,27 @@
 """Pure construction of an OpenSearch Dashboards Discover link for one deployment.
 
-Discover keeps its state in the URL, rison-encoded: ``_g`` (time range, refresh) and ``_a`` (index
-pattern, query, filters). The link opens a shipped saved search by its fixed id with one phrase
-filter per given field (serving, model version, component), so the filters show as pills the
-user can edit or drop. This is the legacy Discover URL form; Dashboards 2.10+ (the new Discover)
-migrates ``_a``'s query and filters into its own state, so one link serves every 2.x release.
-The base path (``/_dashboards`` on Amazon OpenSearch Service) is simply part of the given URL.
+Current Dashboards (2.10 and later, 3.x) serve Discover inside the Data Explorer app,
+``/app/data-explorer/discover``, and read its state from three rison-encoded query parameters of
+the URL's hash (``opensearch_dashboards_utils/public/state_management/url/osd_url_storage.ts``
+``getStatesFromOsdUrl``: ``parseUrlHash`` then ``rison.decode`` per key):
+
+- ``_a``: the Redux root state, taken as is when present (``data_explorer/public/utils/
+  state_management/redux_persistence.ts`` ``loadReduxState``): ``metadata.indexPattern`` (the index
+  pattern id), ``metadata.view`` (``discover``) and ``discover`` (``columns``, ``sort``, ``isDirty``:
+  ``discover/public/application/utils/state_management/discover_slice.tsx``);
+- ``_q``: the app query and app filters (``data/public/query/state_sync/connect_to_query_state.ts``
+  ``connectStorageToQueryState``: ``_q.query``, ``_q.filters`` become the query bar and the pills);
+- ``_g``: time range, refresh interval, pinned filters (``data/public/query/state_sync/
+  sync_state_with_url.ts``).
+
+The link opens no saved search: with ``#/view/<id>`` the saved search's own filters are loaded
+over the URL's, and URL filters were lost on first load or overridden (OpenSearch-Dashboards
+#7677, #11234); a legacy ``/app/discover#/view/<id>?_a=(filters:...)`` link is rewritten by
+``discover/public/migrate_state.ts`` (its ``_g`` was dropped before 2.16, #6766/#6780). The index
+pattern and the columns are the shipped ones, so the link shows what the *Serving logs: all* saved
+search shows, filtered to one deployment. ``legacy=True`` builds the old form for Dashboards before
+2.10 (no Data Explorer). The base path (``/_dashboards`` on Amazon OpenSearch Service) is part of
+the given URL.
 """
 
 from __future__ import annotations
@@ -15,6 +31,8 @@ from urllib.parse import quote
 
 SAVED_SEARCH_ID = "servelog-search-all"
 LOGS_INDEX_PATTERN_ID = "servelog-logs"
+#: the columns of the shipped "Serving logs: all" saved search (dashboards/generate.py COLUMNS)
+COLUMNS = ["serving_name", "model_version", "component", "container_name", "level", "message"]
 
 _NOT_ID_CHAR = set(" '!:(),*@$")
 _NOT_ID_START = set("-0123456789")
@@ -44,7 +62,7 @@ def rison(value: Any) -> str:
 
 
 def phrase_filter(field: str, value: str, *, index_pattern: str = LOGS_INDEX_PATTERN_ID) -> dict[str, Any]:
-    """A Dashboards phrase filter, shaped as Discover writes it into its app state."""
+    """A Dashboards phrase filter (an app filter: a pill the user can edit or drop)."""
     return {
         "$state": {"store": "appState"},
         "meta": {"alias": None, "disabled": False, "index": index_pattern, "key": field, "negate": False,
@@ -53,13 +71,25 @@ def phrase_filter(field: str, value: str, *, index_pattern: str = LOGS_INDEX_PAT
     }
 
 
+def _param(key: str, state: Any) -> str:
+    return f"{key}={quote(rison(state), safe=_URL_SAFE)}"
+
+
 def discover_url(dashboards_url: str, *, serving: str, model_version: str | None = None, component: str | None = None,
-                 since: str = "now-24h", saved_search: str = SAVED_SEARCH_ID) -> str:
-    """A Discover URL opening ``saved_search`` filtered to one serving (and version, component)."""
+                 since: str = "now-24h", legacy: bool = False) -> str:
+    """A Discover URL showing one serving's logs (and version, component) over ``since`` .. now."""
     wanted = {"serving_name": serving, "model_version": model_version, "component": component}
     filters = [phrase_filter(field, value) for field, value in wanted.items() if value is not None]
-    app_state = {"filters": filters, "index": LOGS_INDEX_PATTERN_ID, "query": {"language": "kuery", "query": ""}}
+    query = {"language": "kuery", "query": ""}
     global_state = {"filters": [], "refreshInterval": {"pause": True, "value": 0},
                     "time": {"from": since, "to": "now"}}
-    return (f"{dashboards_url.rstrip('/')}/app/discover#/view/{quote(saved_search, safe='')}"
-            f"?_g={quote(rison(global_state), safe=_URL_SAFE)}&_a={quote(rison(app_state), safe=_URL_SAFE)}")
+    base = dashboards_url.rstrip("/")
+    if legacy:  # Dashboards < 2.10: the legacy Discover app and its app state
+        app = {"columns": COLUMNS, "filters": filters, "index": LOGS_INDEX_PATTERN_ID, "query": query,
+               "sort": [["timestamp", "desc"]]}
+        return (f"{base}/app/discover#/view/{quote(SAVED_SEARCH_ID, safe='')}?"
+                f"{_param('_g', global_state)}&{_param('_a', app)}")
+    app_state = {"discover": {"columns": COLUMNS, "isDirty": False, "sort": [["timestamp", "desc"]]},
+                 "metadata": {"indexPattern": LOGS_INDEX_PATTERN_ID, "view": "discover"}}
+    return (f"{base}/app/data-explorer/discover#?{_param('_a', app_state)}&{_param('_g', global_state)}"
+            f"&{_param('_q', {'filters': filters, 'query': query})}")

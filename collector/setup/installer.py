@@ -3,7 +3,12 @@
 Each asset is read back first (``GET``) and written only when the cluster lacks it or holds a
 different version, so a second run sends no write at all and says so. ISM policies are replaced
 with ``if_seq_no``/``if_primary_term`` from that read, as the plugin demands (a blind ``PUT`` on an
-existing policy is a 409); a 409 at that point means someone changed the policy in between.
+existing policy is a 409); a 409 at that point means someone changed the policy in between. Their
+``ism_template`` priority is chosen next to the other policies' (:mod:`collector.setup.ism`).
+
+The version check reads ``GET /`` and, when that names no distribution, ``GET /_nodes`` (a 2.x
+cluster in compatibility mode reports 7.10.2 at ``/``). The shard facts for the sizing check come
+from ``_cluster/health``, ``_cluster/settings`` and ``_cat/indices`` (:mod:`collector.setup.sizing`).
 
 All requests go through :class:`~collector.sinks.opensearch.client.OpenSearchClient`; its errors
 become :class:`~collector.errors.SetupError` with what was being done, never with credentials.
@@ -14,10 +19,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from collector.errors import SetupError, SinkAuthError, SinkRejected, SinkUnavailable
+from collector.errors import SetupError, SinkAuthError, SinkError, SinkRejected, SinkUnavailable
 from collector.setup.assets import IsmPolicy, Template
+from collector.setup.ism import Templates, choose_priority
 from collector.setup.plan import Step, check_opensearch, retention_of, verdict, with_replicas, with_retention
+from collector.setup.sizing import ClusterShards
 from collector.sinks.opensearch.client import OpenSearchClient
+
+NO_ISM = ("the cluster has no Index State Management plugin (ISM): servelog's retention policies need it. "
+          "Install the plugin (opensearch-index-management), or run setup with --skip-retention to install the "
+          "templates without retention (then nothing deletes old indices: do it yourself)")
+_POLICY_PAGE = 200
 
 
 class Installer:
@@ -25,22 +37,87 @@ class Installer:
 
     def __init__(self, client: OpenSearchClient) -> None:
         self._client = client
+        self.notes: list[str] = []
+        self.warnings: list[str] = []
+        self.reported_version: str | None = None  # what GET / said, when it was not the real version
 
     def check_version(self) -> str:
-        """``GET /``: reachable, credentials accepted, OpenSearch >= 2.7; its version number."""
+        """Reachable, credentials accepted, OpenSearch >= 2.7 (compatibility mode too); its version number."""
         try:
             info = self._client.info()
         except (SinkUnavailable, SinkRejected) as exc:
             raise _setup_error("GET", "/", exc) from exc
-        return check_opensearch(info)
+        nodes: list[str] | None = None
+        if (info.get("version") or {}).get("distribution") != "opensearch":
+            try:
+                answer = self._client.request("GET", "/_nodes", params={"filter_path": "nodes.*.version"})
+                nodes = [str(n.get("version")) for n in (answer.get("nodes") or {}).values()]
+            except SinkError:
+                nodes = None  # not permitted or not there: check_opensearch says what to do
+        number = check_opensearch(info, nodes)
+        reported = str((info.get("version") or {}).get("number", ""))
+        self.reported_version = reported if reported != number else None
+        return number
 
     def plan(self, templates: Sequence[Template], policies: Sequence[IsmPolicy], *, replicas: int | None = None,
-             retention: Mapping[str, str | None] | None = None) -> list[Step]:
-        """Read what the cluster holds and decide each asset; writes nothing."""
+             retention: Mapping[str, str | None] | None = None, ism_priority: int | None = None) -> list[Step]:
+        """Read what the cluster holds and decide each asset; writes nothing (no policies: none planned)."""
         steps = [self._plan_template(t, replicas) for t in templates]
         retention = retention or {}
-        steps += [self._plan_policy(p, retention.get(p.policy_id)) for p in policies]
+        others = self._ism_templates() if policies else {}
+        for policy in policies:
+            choice = choose_priority(policy.policy_id, with_retention(policy.body, retention.get(policy.policy_id)),
+                                     others, ism_priority)
+            self.notes += choice.notes
+            self.warnings += choice.warnings
+            steps.append(self._plan_policy(policy, choice.body))
         return steps
+
+    def _ism_templates(self) -> Templates:
+        """Every stored policy's ``ism_template`` entries, read page by page."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        start = 0
+        while True:
+            answer = self._get(f"/_plugins/_ism/policies?size={_POLICY_PAGE}&from={start}") or {}
+            page = answer.get("policies") or []
+            for item in page:
+                found[str(item.get("_id"))] = list((item.get("policy") or {}).get("ism_template") or [])
+            start += len(page)
+            if not page or start >= int(answer.get("total_policies", 0)):
+                return found
+
+    def shard_facts(self) -> ClusterShards:
+        """Data nodes, open shards (servelog's among them) and the shard limit settings; SinkError when refused."""
+        health = self._client.request("GET", "/_cluster/health")
+        settings = self._client.request("GET", "/_cluster/settings", params={
+            "include_defaults": "true", "filter_path": "**.max_shards_per_node,**.total_shards_limit"})
+        rows = self._client.request("GET", "/_cat/indices/serving-*", params={
+            "format": "json", "h": "index,pri,rep,status", "expand_wildcards": "open", "ignore_unavailable": "true"})
+
+        def setting(*path: str) -> int | None:
+            for scope in ("transient", "persistent", "defaults"):
+                node: Any = settings.get(scope) or {}
+                for part in path:
+                    node = node.get(part) if isinstance(node, dict) else None
+                if node is not None:
+                    return int(node)
+            return None
+
+        open_shards = sum(int(health.get(k, 0)) for k in ("active_shards", "initializing_shards", "unassigned_shards"))
+        servelog = sum(int(r.get("pri") or 0) * (1 + int(r.get("rep") or 0)) for r in rows or [])
+        return ClusterShards(
+            data_nodes=int(health.get("number_of_data_nodes", 1)), open_shards=open_shards, servelog_shards=servelog,
+            max_shards_per_node=setting("cluster", "max_shards_per_node") or 1000,
+            total_shards_limit=setting("cluster", "routing", "allocation", "total_shards_limit") or -1)
+
+    def log_index_names(self) -> list[str]:
+        """The existing ``serving-logs-*`` indices (to count namespaces); empty when they cannot be listed."""
+        try:
+            rows = self._client.request("GET", "/_cat/indices/serving-logs-*", params={
+                "format": "json", "h": "index", "ignore_unavailable": "true"})
+        except SinkError:
+            return []
+        return [str(r.get("index")) for r in rows or []]
 
     def apply(self, steps: Sequence[Step]) -> None:
         """Send the writes of the changed steps, in order (component templates before index templates)."""
@@ -65,8 +142,7 @@ class Installer:
         return Step(template.kind, template.name, verdict(current, desired), "PUT", template.path, body=desired,
                     detail=f"v{template.version}")
 
-    def _plan_policy(self, policy: IsmPolicy, age: str | None) -> Step:
-        desired = with_retention(policy.body, age)
+    def _plan_policy(self, policy: IsmPolicy, desired: dict[str, Any]) -> Step:
         current = self._get(policy.path)
         state = verdict(None if current is None else current.get("policy"), desired["policy"])
         params = None
@@ -83,8 +159,7 @@ class Installer:
             if exc.status == 404:
                 return None
             if exc.status == 400 and "no handler found" in str(exc) and path.startswith("/_plugins/_ism"):
-                raise SetupError("the cluster has no Index State Management plugin (ISM): servelog's retention "
-                                 "policies need it") from exc
+                raise SetupError(NO_ISM) from exc
             raise _setup_error("GET", path, exc) from exc
         except SinkUnavailable as exc:
             raise _setup_error("GET", path, exc) from exc

@@ -25,7 +25,7 @@ State = Literal["create", "update", "unchanged"]
 
 #: flat_object (pod labels) arrived in OpenSearch 2.7; date_nanos is older.
 MIN_OPENSEARCH = (2, 7)
-#: before 2.12, flat_object mis-parsed keys containing dots (opensearch-project/OpenSearch#11402)
+#: before 2.12, flat_object mis-parsed the keys after a dotted key (opensearch-project/OpenSearch#11402, #11425)
 DOTTED_LABELS_FIXED = (2, 12)
 
 _AGE = re.compile(r"^[1-9]\d*(d|h|m|s|ms|micros|nanos)$")
@@ -76,15 +76,29 @@ def verdict(current: Any | None, desired: Any) -> State:
     return "unchanged" if contains(current, desired) else "update"
 
 
-def check_opensearch(info: Mapping[str, Any]) -> str:
-    """The cluster's version number; SetupError when it is not OpenSearch >= 2.7."""
+def check_opensearch(info: Mapping[str, Any], node_versions: list[str] | None = None) -> str:
+    """The cluster's OpenSearch version; SetupError when it is not OpenSearch >= 2.7.
+
+    ``GET /`` names the distribution, except on a 2.x cluster with
+    ``compatibility.override_main_response_version: true``: it then reports version 7.10.2 and no
+    distribution, for Elasticsearch clients (OpenSearch ``MainResponse``). ``node_versions`` (from
+    ``GET /_nodes``) tells: nodes of such a cluster report their real versions, an Elasticsearch's
+    nodes the same number as ``GET /``. The lowest node version is the one that counts.
+    """
     version = info.get("version") or {}
     number = str(version.get("number", "unknown"))
     if version.get("distribution") != "opensearch":
-        raise SetupError(
-            f"the cluster is not OpenSearch (version {number}, no version.distribution 'opensearch': Elasticsearch?); "
-            "servelog's templates need OpenSearch >= 2.7 (flat_object, date_nanos, ISM)"
-        )
+        real = sorted({v for v in node_versions or [] if v != number and _major_minor(v) < (7, 0)}, key=_major_minor)
+        if not real or len(real) != len(set(node_versions or [])):
+            hint = ("" if node_versions is not None else
+                    "; if it is OpenSearch with compatibility.override_main_response_version: true, let setup read "
+                    "GET /_nodes (cluster:monitor/nodes/info) or turn the override off")
+            raise SetupError(
+                f"the cluster is not OpenSearch (GET / reports version {number} and no version.distribution "
+                f"'opensearch', and its nodes do not contradict it: Elasticsearch?){hint}; servelog's templates need "
+                "OpenSearch >= 2.7 (flat_object, date_nanos, ISM)"
+            )
+        number = real[0]
     if _major_minor(number) < MIN_OPENSEARCH:
         raise SetupError(
             f"OpenSearch {number} is too old: servelog needs >= {MIN_OPENSEARCH[0]}.{MIN_OPENSEARCH[1]} "
@@ -96,9 +110,12 @@ def check_opensearch(info: Mapping[str, Any]) -> str:
 def version_warnings(number: str) -> list[str]:
     """What works less well on an accepted but older OpenSearch."""
     if _major_minor(number) < DOTTED_LABELS_FIXED:
-        return [f"OpenSearch {number}: label keys containing dots (app.kubernetes.io/name) are indexed, but searching "
-                "them by path (labels.app.kubernetes.io/name) is unreliable before 2.12 "
-                "(opensearch-project/OpenSearch#11402); searching the whole labels field works"]
+        return [f"OpenSearch {number}: flat_object mis-indexes the keys that follow a dotted key in the same "
+                "object (opensearch-project/OpenSearch#11402, fixed in 2.12 by #11425): it pushes the whole dotted "
+                "key onto the path but pops only its last part, so every later label key of a pod is indexed under "
+                "a wrong path. Kubernetes label keys are dotted (app.kubernetes.io/name), so searching labels by "
+                "path (labels.<key>: value) misses most pods; searching the whole field (labels: value) works. "
+                "Upgrade to 2.12 or later to search labels by key"]
     return []
 
 

@@ -408,9 +408,11 @@ class LineAssembler(StreamCursor):
                 self._count_error("truncated")
         if line_count is not None:
             extra += b',"line_count":%d' % line_count
+        id_bytes = doc_id.encode()
         piece = b"".join((
-            b'{"create":{"_index":"', self._index(ts), b'","_id":"', doc_id.encode(), b'"}}\n{"timestamp":"',
-            ts.encode(), b'","message":', orjson.dumps(message), extra, self._base_fragment, b"}\n",
+            b'{"create":{"_index":"', self._index(ts), b'","_id":"', id_bytes, b'"}}\n{"timestamp":"',
+            ts.encode(), b'","doc_id":"', id_bytes, b'","message":', orjson.dumps(message), extra,
+            self._base_fragment, b"}\n",
         ))
         self.documents += 1
         self._emit(piece, self.position(before))

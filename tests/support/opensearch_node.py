@@ -7,7 +7,14 @@ OpenSearch publishes a runnable minimal distribution to Maven Central
 repository (``SERVELOG_E2E_CACHE``, default ``/var/tmp/servelog-e2e``), and :class:`OpenSearchNode`
 starts it: single-node, bound to 127.0.0.1 on free ports, a small heap, its own config, data and log
 directories, as a non-root user (the launcher refuses root: as root the node runs as
-``SERVELOG_E2E_OS_USER``, default ``servelog-os``, created if missing).
+``SERVELOG_E2E_OS_USER``, default ``servelog-os``, created if missing). The node is tied to the test
+process (``setpriv --pdeathsig``): a test run killed even by SIGKILL leaves no node behind. A port
+taken between choosing and binding it is retried with new ports.
+
+Environment: ``SERVELOG_E2E_VERSIONS`` (comma list), ``SERVELOG_E2E_CACHE``,
+``SERVELOG_E2E_M2_REPOSITORY`` (another local Maven repository), ``SERVELOG_E2E_MAVEN_OFFLINE=1``
+(no network: the suite's own failure path is tested with it), ``SERVELOG_E2E_JAVA17_HOME``,
+``SERVELOG_E2E_JAVA21_HOME``.
 
 Java: 2.x runs on Java 17; 3.x needs 21 or newer (``SERVELOG_E2E_JAVA21_HOME``, else the newest
 JDK found under ``/usr/lib/jvm``).
@@ -64,8 +71,8 @@ def tools_missing() -> str | None:
     return f"{' and '.join(missing)} not found" if missing else None
 
 
-def requested_versions() -> tuple[str, ...]:
-    raw = os.environ.get("SERVELOG_E2E_VERSIONS", "")
+def requested_versions(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    raw = (os.environ if environ is None else environ).get("SERVELOG_E2E_VERSIONS", "")
     versions = tuple(v.strip() for v in raw.split(",") if v.strip())
     return versions or DEFAULT_VERSIONS
 
@@ -121,26 +128,53 @@ def fetch_zip(version: str) -> Path:
     if zip_path.exists():
         return zip_path
     command = ["mvn", "-B", "-q", "dependency:get", f"-Dartifact={_GROUP}:{_ARTIFACT}:{version}:zip", "-Dtransitive=false"]
+    if os.environ.get("SERVELOG_E2E_MAVEN_OFFLINE") == "1":
+        command.insert(1, "--offline")  # tests of the suite's own failure path: no network, no cache
     if os.environ.get("SERVELOG_E2E_M2_REPOSITORY"):
         command.append(f"-Dmaven.repo.local={_maven_repository()}")
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0 or not zip_path.exists():
-        output = (done.stdout + done.stderr).strip().splitlines()
-        raise NodeUnavailable(f"Maven could not fetch {_GROUP}:{_ARTIFACT}:{version}:zip: " + " | ".join(output[-6:]))
+        raise NodeUnavailable(f"Maven could not fetch {_GROUP}:{_ARTIFACT}:{version}:zip: "
+                              + maven_errors(done.stdout + done.stderr))
     return zip_path
 
 
-def run_user() -> str | None:
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_BOILERPLATE = ("To see the full stack trace", "Re-run Maven", "For more information about the errors", "[Help ")
+
+
+def maven_errors(output: str) -> str:
+    """The lines of Maven's output that say what went wrong (its advice boilerplate left out)."""
+    lines = [_ANSI.sub("", line).strip() for line in output.splitlines()]
+    errors = [line for line in lines if line.startswith("[ERROR] ")
+              and not line.removeprefix("[ERROR] ").startswith(_BOILERPLATE)]
+    return " | ".join(errors[:4]) or " | ".join(line for line in lines[-6:] if line)
+
+
+def run_user() -> pwd.struct_passwd | None:
     """The user the node runs as: None when not root (the current user)."""
     if os.geteuid() != 0:
         return None
     name = os.environ.get("SERVELOG_E2E_OS_USER", "servelog-os")
     try:
-        pwd.getpwnam(name)
+        return pwd.getpwnam(name)
     except KeyError:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
                        check=True, capture_output=True)
-    return name
+        return pwd.getpwnam(name)
+
+
+def launcher_prefix(user: pwd.struct_passwd | None) -> list[str]:
+    """The command that starts the launcher as ``user`` and ties the node's life to this process.
+
+    ``setpriv --pdeathsig TERM`` (util-linux) makes the kernel signal the node when the test process
+    dies, even by SIGKILL, so a killed test run leaves no node behind; it changes the user in the same
+    step. Without setpriv: ``runuser`` as root, nothing otherwise.
+    """
+    if shutil.which("setpriv"):
+        ids = [f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"] if user is not None else []
+        return ["setpriv", *ids, "--pdeathsig=TERM", "--"]
+    return ["runuser", "-u", user.pw_name, "--"] if user is not None else []
 
 
 @contextlib.contextmanager
@@ -201,6 +235,17 @@ class OpenSearchNode:
         return major(self.version)
 
     def start(self) -> OpenSearchNode:
+        """Start the node and wait until it answers; retries once on a port taken in between."""
+        for attempt in range(3):
+            try:
+                self._start_once()
+                return self
+            except NodeUnavailable as exc:
+                if attempt == 2 or ("BindException" not in str(exc) and "Address already in use" not in str(exc)):
+                    raise
+        return self
+
+    def _start_once(self) -> None:
         home = distribution(self.version)
         java_home = java_home_for(self.version)
         user = run_user()
@@ -233,7 +278,8 @@ class OpenSearchNode:
         (config / "opensearch.yml").write_bytes(b"".join(
             orjson.dumps(key) + b": " + orjson.dumps(value) + b"\n" for key, value in node_settings.items()))
         if user is not None:
-            subprocess.run(["chown", "-R", user, str(self.workdir)], check=True)
+            for path in [self.workdir, *self.workdir.rglob("*")]:
+                os.chown(path, user.pw_uid, user.pw_gid)
         self.workdir.chmod(0o755)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -243,10 +289,10 @@ class OpenSearchNode:
             "OPENSEARCH_TMPDIR": str(self.workdir / "tmp"),
             "HOME": str(self.workdir),
         }
-        command = [str(home / "bin" / "opensearch")]
-        if user is not None:
-            command = ["runuser", "-u", user, "--", "env", *(f"{k}={v}" for k, v in env.items()), *command]
         stdout = (self.workdir / "stdout.log").open("wb")
+        command = [*launcher_prefix(user), str(home / "bin" / "opensearch")]
+        if command[0] == "runuser":
+            command[4:4] = ["env", *(f"{k}={v}" for k, v in env.items())]
         self._process = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         stdout.close()
@@ -256,7 +302,6 @@ class OpenSearchNode:
         except BaseException:
             self.stop()
             raise
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + _STARTUP_SECONDS
