@@ -34,7 +34,7 @@ Secrets (opensearch.password, opensearch.password_file) are never accepted as fl
 exit status:
   0  every line read was delivered: created, already present, or dead-lettered (a per-document
      refusal); also after a SIGTERM whose drain acknowledged everything
-  1  an unexpected failure
+  1  an unexpected failure, or a --once run that found input it may not read (input_unreadable)
   2  invalid settings, every problem listed (including a log root that does not exist, a state
      directory that cannot be written, a telemetry port that is taken)
   3  not everything read was delivered: --once made no progress for opensearch.once_give_up_seconds

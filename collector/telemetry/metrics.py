@@ -15,7 +15,7 @@ PARSE_ERROR_REASONS = ("malformed_cri", "invalid_utf8")
 DEADLETTER_DESTINATIONS = ("index", "file")
 BULK_OUTCOMES = ("ok", "partial", "unavailable", "rejected", "too_large")
 FILE_SKIP_REASONS = ("symlink", "fifo", "socket", "device", "other")
-FILE_UNREADABLE_REASONS = ("permission_denied", "error")
+FILE_UNREADABLE_REASONS = ("permission_denied", "missing", "error")
 
 
 class Metrics:

@@ -316,3 +316,23 @@ def test_a_once_run_over_a_fifo_ends(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()
     assert messages(done.stdout) == ["good 0", "good 1", "good 2"]
     assert {e["reason"] for e in events(done.stderr) if e.get("event") == "input_skipped"} == {"fifo", "socket", "symlink"}
+
+
+def test_a_log_root_that_vanishes_while_running_is_said_and_keeps_every_position(
+        tmp_path: Path, collectors: list[Collector]) -> None:
+    root = tmp_path / "pods"
+    live = write_log(root / POD / "kserve-container" / "0.log", [f"line {i}" for i in range(5)])
+    collector = Collector("--log-root", root)
+    collectors.append(collector)
+    wait_until(lambda: len(collector.stdout) == 5, timeout=TIMEOUT)
+    away = tmp_path / "unmounted"
+    root.rename(away)  # an unmounted or deleted hostPath: not "every pod is gone"
+    wait_until(lambda: collector.events("log_root_missing"), timeout=TIMEOUT)
+    assert 'servelog_files_unreadable_total{reason="missing"} 1.0' in collector.metrics()
+    away.rename(root)
+    with live.open("ab") as handle:
+        handle.write(cri_lines([f"line {i}" for i in range(5, 8)], minute=1))
+    wait_until(lambda: len(collector.stdout) >= 8 and collector.events("log_root_back"), timeout=TIMEOUT)
+    assert collector.stop() == 0
+    assert messages(collector.stdout) == [f"line {i}" for i in range(8)], "resumed where it stopped: nothing read twice"
+    assert len(collector.events("log_root_missing")) == 1, "said once, not at every scan"

@@ -45,6 +45,9 @@ ITEM_TABLE: list[tuple[int | None, str, str, str]] = [
     (401, "security_exception", "missing authentication credentials", "auth"),
     (403, "security_exception", "no permissions for [indices:data/write/bulk[s]] and User [name=servelog]", "auth"),
     (404, "index_not_found_exception", f"no such index [{INDEX}]", "index_missing"),
+    (400, "illegal_argument_exception", "no write index is defined for alias [serving-logs]. The write index may be "
+     "explicitly disabled using is_write_index=false or the alias points to multiple indices without one being "
+     "designated as a write index", "index_missing"),
     (500, "exception", "java.lang.IllegalStateException", "unavailable"),
     (503, "unavailable_shards_exception", f"[{INDEX}][0] primary shard is not active", "unavailable"),
     (None, "", "", "unavailable"),
@@ -154,6 +157,7 @@ REQUEST_TABLE: list[tuple[dict[str, Any], bool, str, str]] = [
      "the URL does not answer like OpenSearch: 404 for POST /_bulk"),
     ({"status": 404, "error_type": "index_not_found_exception"}, False, "not_opensearch", "404 for POST /_bulk"),
     ({"status": 405}, False, "not_opensearch", "405 for POST /_bulk"),
+    ({"status": 404, "url": "https://proxy.example/opensearch/"}, False, "not_opensearch", "404 for POST /opensearch/_bulk"),
     ({"status": 400, "detail": "no handler found for uri [/_bulk] and method [POST]"}, False, "not_opensearch", "400"),
     ({"status": 200, "opensearch_body": False, "detail": "the body has no 'items' list"}, False, "not_opensearch",
      "200 for POST /_bulk: the body has no 'items' list"),
@@ -171,7 +175,7 @@ REQUEST_TABLE: list[tuple[dict[str, Any], bool, str, str]] = [
                               for row in REQUEST_TABLE])
 def test_each_whole_request_failure_gets_its_verdict(arguments: dict[str, Any], split: bool, reason: str,
                                                      words: str) -> None:
-    verdict = request_verdict(url="http://os:9200", **arguments)
+    verdict = request_verdict(**{"url": "http://os:9200", **arguments})
     assert (verdict.split, verdict.reason) == (split, reason)
     assert words in verdict.message
     assert verdict.split or verdict.reason in REASONS

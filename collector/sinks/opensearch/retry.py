@@ -26,6 +26,9 @@ LOCAL_ONLY shards open"): auto-creating the day's index hit
 ``circuit_breaking_exception``
 401, 403 (``security_exception``: a missing permission)     retry        auth
 404 (``index_not_found_exception``: auto-creation off)      retry        index_missing
+400 ``illegal_argument_exception`` "no write index is       retry        index_missing
+defined for alias [...]": the target is an alias with no
+(or several) write indices, a problem of the destination
 5xx, an item without a status                               retry        unavailable
 any other 400 (mapping conflict, a value the mapping        dead-letter
 refuses)
@@ -66,6 +69,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 REASONS = ("unreachable", "tls", "timeout", "auth", "not_opensearch", "blocked", "shard_limit", "overloaded",
            "index_missing", "unavailable", "rejected")
@@ -75,6 +79,7 @@ _BLOCK_TYPES = frozenset({"cluster_block_exception", "index_create_block_excepti
 _OVERLOAD_TYPES = frozenset({"rejected_execution_exception", "es_rejected_execution_exception",
                              "circuit_breaking_exception"})
 _SHARD_LIMIT_TYPES = frozenset({"validation_exception", "illegal_argument_exception"})
+_NO_WRITE_INDEX = re.compile(r"no write index is defined for alias")  # MetadataIndexAbstraction / IndexAbstraction
 _SHARD_LIMIT = re.compile(r"maximum (?:\S+ )?shards open|max_shards_per_node")  # 3.x: "maximum LOCAL_ONLY shards open"
 
 _HINTS = {
@@ -161,7 +166,7 @@ def item_reason(status: int | None, error_type: str, reason: str) -> str | None:
         return "overloaded"
     if status in (401, 403):
         return "auth"
-    if status == 404:
+    if status == 404 or (error_type == "illegal_argument_exception" and _NO_WRITE_INDEX.search(reason)):
         return "index_missing"
     if status == 400:
         return None  # the document's own problem: dead-letter
@@ -222,7 +227,8 @@ def request_verdict(*, status: int, error_type: str = "", kind: str = "", detail
     ``status`` 0 means no answer (``kind``: ``refused``, ``tls``, ``timeout``); ``opensearch_body``
     is False when the answer's body was not OpenSearch's JSON (a proxy's page, plain text).
     """
-    where = f"{method} {path}"
+    base = urlsplit(url).path.rstrip("/") if url else ""
+    where = f"{method} {base}{path}"  # the path the request really went to (a URL with a prefix included)
     detail = detail.strip()[:300]
     said = f": {detail}" if detail else ""
     if status == 0:

@@ -89,16 +89,38 @@ class FilesSource:
         self.heartbeat = clock()
         self._blocked_seen = 0.0
         self.reporter = InputReporter(metrics)
+        self._root_missing = False
 
     @property
     def unreadable(self) -> int:
         """Files and directories under the log root that could not be read at the last attempt."""
-        return self.reporter.unreadable_now
+        return self.reporter.unreadable_now + int(self._root_missing)
+
+    def _root_present(self, root: Path) -> bool:
+        """False, said once and counted, while the log root itself is gone (unmounted, deleted).
+
+        A vanished root is not "every pod is gone": streams and checkpoints are kept, and reading
+        resumes where it stopped when the root is back.
+        """
+        if root.is_dir():
+            if self._root_missing:
+                self._root_missing = False
+                log.info("log_root_back", path=str(root))
+            return True
+        if not self._root_missing:
+            self._root_missing = True
+            self._metrics.files_unreadable.labels("missing").inc()
+            log.error("log_root_missing", path=str(root),
+                      note="streams and checkpoints are kept; reading resumes when it is back")
+        return False
 
     # -- discovery -----------------------------------------------------------------------------
     def scan(self) -> None:
         """Reconcile streams with what the log root holds now."""
         root = self._settings.log_root
+        if not self._root_present(root):
+            self._update_gauges()
+            return
         present: set[str] = set()
         uids: set[str] = set()
         include = set(self._pipeline.include_namespaces)
