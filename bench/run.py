@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -101,6 +102,7 @@ def run_throughput(args: argparse.Namespace, corpus_dir: Path, manifest: dict[st
             throughput.profile_once(command, corpus=corpus_dir, sink=sink, env=env, out_dir=args.results)
     finally:
         sink.close()
+        shutil.rmtree(work, ignore_errors=True)  # its configuration and log were moved to results/
     print(f"load average at end: {load()}")
     found = {p: throughput.figures(p, records, [r for r in runs if r.collector == p]) for p in programs}
     rows = [f for f in found.values() if f is not None]
