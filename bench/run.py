@@ -1,303 +1,176 @@
-"""End-to-end benchmark: ``servelog run --once`` over the corpus into the loopback bulk sink.
+"""End-to-end benchmarks of servelog against a loopback ``_bulk`` sink: throughput, backlog, latency.
 
-    python -m bench.run                          # 2M lines, 3 runs
-    python -m bench.run --lines 200000 --runs 1  # a quick look
-    python -m bench.run --profile                # one more run under py-spy (or cProfile)
+    python -m bench.run                                  # throughput: servelog + floor, 2M-record corpus, 3 rounds
+    FLUENT_BIT_BIN=/path/to/fluent-bit python -m bench.run   # ... and Fluent Bit, same work, ratios printed
+    python -m bench.run --lines 200000 --runs 1          # a quick look
+    python -m bench.run --scenario backlog               # OpenSearch outage with 2M lines waiting: peak RSS
+    python -m bench.run --scenario latency               # line written -> acknowledged at 10k lines/s: p50, p99
 
-Generates the corpus once (``bench/.corpus/<lines>-<containers>-<seed>``, reused while its manifest
-matches), starts ``bench.sink`` in its own process, then runs the collector ``--runs`` times, each
-from a fresh state directory so that everything is read, parsed, enriched, encoded and sent:
+**throughput** (``bench.throughput``): each round runs servelog (``run --once`` from a fresh state
+directory), the floor (``bench.floor``: read + split of the same bytes) and, when ``FLUENT_BIT_BIN`` or
+``--fluent-bit`` names a binary, Fluent Bit (``bench.fluentbit``), each measured the same way
+(``bench.measure``: wall clock, CPU-seconds of the process tree from ``wait4``, peak RSS from
+``/proc``), each checked for exactly the documents the corpus manifest says. It prints medians,
+CPU-seconds per million records, records per second, peak RSS and the ratios between them. With
+Fluent Bit, servelog runs with ``--set PIPELINE__EXCLUDE_CONTAINERS= --set PIPELINE__MULTILINE=false``
+so both do the same work (``--no-same-work`` to keep servelog's defaults).
 
-    servelog run --once --log-root CORPUS --state-dir FRESH --opensearch-url http://127.0.0.1:PORT --node-name bench
+**backlog** (``bench.backlog``) and **latency** (``bench.latency``): see those modules.
 
-Per run it measures wall-clock time, the CPU time (user + system) of the collector's whole process
-tree (``os.wait4`` returns the child's rusage, which includes every descendant it reaped, and all
-threads), and peak RSS (``ru_maxrss`` of the tree, and ``VmHWM``/``VmRSS`` of every live process of
-the tree sampled from ``/proc`` every 50 ms). It checks that the sink received exactly the number of
-documents the corpus manifest says a correct collector produces. Medians are printed, and all
-figures are written to ``bench/results/<time>.json``.
+Everything is also written to ``bench/results/<time>-<scenario>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench import corpus as corpus_mod
-
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_SECONDS = 0.05
-
-
-@dataclass
-class RunResult:
-    exit_code: int
-    wall_s: float
-    cpu_s: float
-    user_s: float
-    system_s: float
-    peak_rss_mib: float  # max(ru_maxrss, sampled VmHWM of each process of the tree)
-    tree_peak_rss_mib: float  # largest sampled sum of VmRSS over the process tree
-    received: int  # documents the sink received during the run
-    summary: dict[str, object] | None  # the collector's own --once summary, when it printed one
+from bench import throughput
+from bench.harness import (
+    ROOT,
+    SAME_WORK,
+    Sink,
+    collector_command,
+    ensure_corpus,
+    expected_servelog_documents,
+    load,
+    servelog_env,
+    write_report,
+)
 
 
-# -- corpus and sink -------------------------------------------------------------------------------
-def ensure_corpus(directory: Path, *, lines: int, containers: int, seed: int) -> dict[str, object]:
-    manifest = corpus_mod.read_manifest(directory)
-    wanted = {"format_version": corpus_mod.FORMAT_VERSION, "lines_requested": lines, "containers": containers, "seed": seed}
-    if manifest is not None and all(manifest.get(k) == v for k, v in wanted.items()):
-        print(f"reusing {corpus_mod.describe(manifest, directory)}")
-        return manifest
-    manifest = corpus_mod.generate(directory, lines=lines, containers=containers, seed=seed)
-    os.sync()
-    print(corpus_mod.describe(manifest, directory))
-    return manifest
+def _fluent_bit(args: argparse.Namespace) -> str | None:
+    binary = args.fluent_bit or os.environ.get("FLUENT_BIT_BIN") or None
+    if binary and not os.access(binary, os.X_OK):
+        raise SystemExit(f"Fluent Bit binary {binary!r} (FLUENT_BIT_BIN / --fluent-bit) is not an executable file")
+    return binary
 
 
-class Sink:
-    """``bench.sink`` in a child process."""
+def run_throughput(args: argparse.Namespace, corpus_dir: Path, manifest: dict[str, object]) -> int:
+    records = int(str(manifest["records"]))
+    binary = _fluent_bit(args)
+    same_work = args.same_work if args.same_work is not None else binary is not None
+    settings = [*(SAME_WORK if same_work else ()), *args.set]
+    env = servelog_env(settings)
+    expected = expected_servelog_documents(manifest, env)
+    wanted = [c.strip() for c in args.only.split(",")] if args.only else ["servelog", "floor", "fluent_bit"]
+    programs = [c for c in ("servelog", "floor", "fluent_bit") if c in wanted and (c != "fluent_bit" or binary)]
+    if args.sink_ceiling:
+        from bench.ceiling import measure as ceiling
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.sink", "--port", "0"], cwd=ROOT,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        first = self.proc.stdout.readline().split()
-        if len(first) != 2 or first[0] != "LISTENING":
-            self.close()
-            raise SystemExit(f"bench.sink did not start: {first!r}")
-        self.url = f"http://127.0.0.1:{first[1]}"
-
-    def stats(self) -> dict[str, object]:
-        with urllib.request.urlopen(f"{self.url}/_stats_fake", timeout=10) as response:
-            data = json.loads(response.read())
-        assert isinstance(data, dict)
-        return data
-
-    def documents(self) -> int:
-        return int(str(self.stats()["documents"]))
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
-# -- the collector's process tree ------------------------------------------------------------------
-def collector_command() -> list[str]:
-    """The ``servelog`` console script of this interpreter (not a pyenv/asdf shim, whose own bash
-    would be measured), else whatever ``servelog`` is on PATH, else ``python -m collector``."""
-    beside = Path(sys.executable).parent / "servelog"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("servelog")
-    if found and "shims" not in found:
-        return [found]
-    return [sys.executable, "-m", "collector"]
-
-
-def _child_pids(pid: int) -> list[int]:
-    """Direct children of ``pid`` (``/proc/<pid>/task/<tid>/children``: no scan of all of /proc)."""
-    out: list[int] = []
+        for full in (False, True):
+            absorbed = ceiling(args.sink_ceiling, full=full)
+            print(f"sink ceiling: {absorbed['documents_per_second']:,.0f} documents/s (2 trivial clients, 5000-document "
+                  f"bodies{', full answers as Fluent Bit asks' if full else ', servelog filter_path'})")
+    command = collector_command()
+    fb_options = {"workers": args.fluent_bit_workers, "mem_buf_limit": args.fluent_bit_mem_buf_limit,
+                  "buffer_chunk_size": args.fluent_bit_chunk, "threaded_input": args.fluent_bit_threaded}
+    print(f"load average at start: {load()} ({os.cpu_count()} CPUs)")
+    print(f"servelog: {' '.join(command)} run --once ... settings {settings or 'defaults'}: expects {expected:,} documents")
+    print("floor: python -m bench.floor CORPUS: expects every CRI record counted")
+    if binary:
+        print(f"Fluent Bit: {binary} -c fluent-bit.conf {fb_options}: expects {manifest['documents_per_file']:,} documents")
+    args.results.mkdir(parents=True, exist_ok=True)
+    runs: list[throughput.Run] = []
+    sink = Sink()
+    work = Path(tempfile.mkdtemp(prefix="bench-fluent-bit-"))
     try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as handle:
-                out.extend(int(x) for x in handle.read().split())
-        except OSError:
-            continue
-    return out
-
-
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo.extend(_child_pids(current))
-    return out
-
-
-def _status_kib(pid: int, field: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith(field):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def run_once(command: list[str], *, corpus: Path, sink: Sink, env: dict[str, str], log: Path) -> RunResult:
-    state = Path(tempfile.mkdtemp(prefix="servelog-bench-state-"))
-    argv = [*command, "run", "--once", "--log-root", str(corpus), "--state-dir", str(state),
-            "--opensearch-url", sink.url, "--node-name", "bench"]
-    before = sink.documents()
-    hwm_kib = tree_kib = 0
-    try:
-        with log.open("wb") as stderr:
-            started = time.perf_counter()
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT)
-            while True:
-                # wait4 reaps the child and returns the rusage of it and of every descendant it reaped
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                tree = _tree(proc.pid)
-                hwm_kib = max(hwm_kib, *(_status_kib(p, "VmHWM:") for p in tree))
-                tree_kib = max(tree_kib, sum(_status_kib(p, "VmRSS:") for p in tree))
-                time.sleep(SAMPLE_SECONDS)
-            wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        for n in range(1, args.runs + 1):
+            print(f"round {n} (load {load()}):")
+            for program in programs:
+                log = args.results / f"{program}-{n}.stderr.log"
+                if program == "servelog":
+                    run = throughput.run_servelog(command, corpus=corpus_dir, sink=sink, env=env, log=log, expected=expected,
+                                                  chunked=int(str(manifest["chunked_lines"])))
+                elif program == "floor":
+                    run = throughput.run_floor(corpus=corpus_dir, log=log, records=records)
+                else:
+                    assert binary is not None
+                    run = throughput.run_fluentbit(binary, corpus=corpus_dir, sink=sink, work=work, manifest=manifest,
+                                                   options=fb_options, timeout=args.fluent_bit_timeout)
+                    for name in ("fluent-bit.conf", "fluent-bit.log"):
+                        if (work / name).exists():
+                            (work / name).replace(args.results / f"{program}-{n}.{name.split('.', 1)[1]}")
+                runs.append(run)
+                print(throughput.describe_run(n, run))
+        if args.profile and "servelog" in programs:
+            throughput.profile_once(command, corpus=corpus_dir, sink=sink, env=env, out_dir=args.results)
     finally:
-        shutil.rmtree(state, ignore_errors=True)
-    received = sink.documents() - before
-    summary = None
-    for line in log.read_bytes().splitlines():
-        if line.startswith(b'{"summary"'):
-            summary = json.loads(line)["summary"]
-    return RunResult(
-        exit_code=proc.returncode, wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime, user_s=usage.ru_utime,
-        system_s=usage.ru_stime, peak_rss_mib=max(usage.ru_maxrss, hwm_kib) / 1024,
-        tree_peak_rss_mib=max(tree_kib, usage.ru_maxrss) / 1024, received=received, summary=summary,
-    )
-
-
-def profile_once(command: list[str], *, corpus: Path, sink: Sink, env: dict[str, str], out_dir: Path) -> None:
-    """One extra run under py-spy (flame graph) if installed, else cProfile (top functions printed)."""
-    state = Path(tempfile.mkdtemp(prefix="servelog-bench-profile-"))
-    args = ["run", "--once", "--log-root", str(corpus), "--state-dir", str(state), "--opensearch-url", sink.url,
-            "--node-name", "bench"]
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    try:
-        py_spy = shutil.which("py-spy")
-        if py_spy:
-            target = out_dir / f"profile-{stamp}.svg"
-            subprocess.run([py_spy, "record", "--subprocesses", "--rate", "250", "-o", str(target), "--", *command, *args],
-                           env=env, check=False, stdout=subprocess.DEVNULL, cwd=ROOT)
-            print(f"profile: {target} (py-spy flame graph)")
-            return
-        target = out_dir / f"profile-{stamp}.prof"
-        subprocess.run([sys.executable, "-m", "cProfile", "-o", str(target), "-m", "collector", *args], env=env,
-                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        import pstats
-
-        print(f"profile: {target} (cProfile; py-spy not installed). Top functions by own time:")
-        pstats.Stats(str(target)).sort_stats("tottime").print_stats(25)
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
-
-
-# -- main ------------------------------------------------------------------------------------------
-def _env(settings: list[str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVELOG_")}
-    env["SERVELOG_TELEMETRY__LISTEN"] = ""  # no metrics port: runs never collide with anything listening
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        env[key if key.startswith("SERVELOG_") else f"SERVELOG_{key}"] = value
-    return env
+        sink.close()
+        shutil.rmtree(work, ignore_errors=True)  # its configuration and log were moved to results/
+    print(f"load average at end: {load()}")
+    found = {p: throughput.figures(p, records, [r for r in runs if r.collector == p]) for p in programs}
+    rows = [f for f in found.values() if f is not None]
+    print(f"medians over valid runs ({records:,} CRI records, {int(str(manifest['bytes'])) / 2**20:,.0f} MiB):")
+    print(throughput.table(rows))
+    found_ratios = throughput.ratios(found.get("servelog"), found.get("floor"), found.get("fluent_bit"))
+    for line in throughput.ratio_lines(found_ratios):
+        print(line)
+    invalid = [r for r in runs if not r.valid]
+    if (servelog := found.get("servelog")) is not None:
+        print(f"servelog peak RSS {servelog.peak_rss_mib:.0f} MiB (target < 100 MiB: "
+              f"{'met' if servelog.peak_rss_mib < 100 else 'NOT met'})")
+    print(f"every run valid: {'yes' if not invalid else f'NO ({len(invalid)} invalid runs, excluded from the medians)'}")
+    write_report(args.results, "throughput", {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_at_end": load(), "cpus": os.cpu_count(),
+        "python": sys.version.split()[0], "command": command, "settings": settings, "fluent_bit": binary,
+        "fluent_bit_options": fb_options, "corpus": manifest, "runs": throughput.report(runs),
+        "medians": {f.collector: {"wall_s": f.wall_s, "cpu_s": f.cpu_s, "peak_rss_mib": f.peak_rss_mib,
+                                  "records_per_s": f.records_per_s, "cpu_s_per_million_records": f.cpu_s_per_million}
+                    for f in rows},
+        "ratios": found_ratios,
+    })
+    return 1 if invalid or len(rows) < len(programs) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=("throughput", "backlog", "latency"), default="throughput")
     parser.add_argument("--lines", type=int, default=2_000_000, help="physical CRI records in the corpus")
     parser.add_argument("--containers", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="rounds (throughput) or runs per outage mode (backlog)")
     parser.add_argument("--corpus-root", type=Path, default=ROOT / "bench" / ".corpus")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a collector setting as environment, e.g. OPENSEARCH__WORKERS=4 (repeatable)")
-    parser.add_argument("--sink-ceiling", type=float, default=0, metavar="SECONDS",
-                        help="also measure the sink's own ceiling for this long first")
-    parser.add_argument("--profile", action="store_true", help="one more run under py-spy (or cProfile)")
+                        help="a servelog setting as environment, e.g. OPENSEARCH__WORKERS=4 (repeatable)")
+    group = parser.add_argument_group("throughput")
+    group.add_argument("--only", default="", help="comma-separated subset of servelog,floor,fluent_bit")
+    group.add_argument("--same-work", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"servelog with {' '.join('--set ' + s for s in SAME_WORK)} (default: when Fluent Bit runs)")
+    group.add_argument("--sink-ceiling", type=float, default=0, metavar="SECONDS",
+                       help="also measure the sink's own ceiling for this long first")
+    group.add_argument("--profile", action="store_true", help="one more servelog run under py-spy (or cProfile)")
+    group.add_argument("--fluent-bit", default="", metavar="PATH", help="a Fluent Bit binary (default: $FLUENT_BIT_BIN)")
+    group.add_argument("--fluent-bit-workers", type=int, default=2)
+    group.add_argument("--fluent-bit-chunk", default="1M", help="tail Buffer_Chunk_Size")
+    group.add_argument("--fluent-bit-mem-buf-limit", default=None, help="tail Mem_Buf_Limit (default: none)")
+    group.add_argument("--fluent-bit-threaded", action="store_true", help="tail Threaded On")
+    group.add_argument("--fluent-bit-timeout", type=float, default=900.0, metavar="SECONDS")
+    group = parser.add_argument_group("backlog")
+    group.add_argument("--outage", default="503,refuse", help="outage modes to run: 503 and/or refuse")
+    group.add_argument("--outage-seconds", type=float, default=30.0)
+    group = parser.add_argument_group("latency")
+    group.add_argument("--rate", type=int, default=10_000, help="lines per second written")
+    group.add_argument("--seconds", type=float, default=30.0, help="how long the writer writes")
     args = parser.parse_args(argv)
 
+    if args.scenario == "latency":
+        from bench.latency import run_latency
+
+        return run_latency(args)
     corpus_dir = args.corpus_root / f"{args.lines}-{args.containers}-{args.seed}"
     manifest = ensure_corpus(corpus_dir, lines=args.lines, containers=args.containers, seed=args.seed)
-    records, expected = int(str(manifest["records"])), int(str(manifest["documents"]))
-    if args.sink_ceiling:
-        from bench.sink import measure
+    if args.scenario == "backlog":
+        from bench.backlog import run_backlog
 
-        ceiling = measure(args.sink_ceiling)
-        print(f"sink ceiling: {ceiling['documents_per_second']:,.0f} documents/s (2 trivial clients, 5000-document bodies)")
-    command = collector_command()
-    env = _env(args.set)
-    args.results.mkdir(parents=True, exist_ok=True)
-    print(f"collector: {' '.join(command)} run --once ... ({args.runs} runs, fresh state each)")
-    results: list[RunResult] = []
-    failures = 0
-    sink = Sink()
-    try:
-        for n in range(1, args.runs + 1):
-            log = args.results / f"run-{n}.stderr.log"
-            result = run_once(command, corpus=corpus_dir, sink=sink, env=env, log=log)
-            results.append(result)
-            exact = result.received == expected
-            failures += (not exact) + (result.exit_code != 0)
-            collector_said = ""
-            if result.summary:
-                said = result.summary
-                collector_said = f"; collector: {said.get('lines_read')} lines -> {said.get('documents')} documents"
-            print(f"run {n}: exit {result.exit_code}, {result.wall_s:.2f}s wall, {result.cpu_s:.2f} CPU-s "
-                  f"({result.user_s:.2f} user + {result.system_s:.2f} sys), peak RSS {result.peak_rss_mib:.0f} MiB "
-                  f"(tree {result.tree_peak_rss_mib:.0f} MiB); sink received {result.received:,} of {expected:,} expected "
-                  f"documents{'' if exact else ' -- MISMATCH'}{collector_said}")
-            if result.exit_code != 0:
-                print(f"  collector failed; its stderr: {log}")
-        if args.profile:
-            profile_once(command, corpus=corpus_dir, sink=sink, env=env, out_dir=args.results)
-    finally:
-        sink.close()
-
-    valid = [r for r in results if r.exit_code == 0 and r.received == expected]
-    if not valid:
-        print("no valid run (every run failed or delivered a wrong number of documents): no figures")
-        return 1
-    wall = statistics.median(r.wall_s for r in valid)
-    cpu = statistics.median(r.cpu_s for r in valid)
-    rss = statistics.median(r.peak_rss_mib for r in valid)
-    tree_rss = statistics.median(r.tree_peak_rss_mib for r in valid)
-    print(f"median of {len(valid)} valid runs: {records / wall:,.0f} lines/s wall ({expected / wall:,.0f} documents/s), "
-          f"{cpu / records * 1e6:.2f} CPU-s per million lines = {records / cpu:,.0f} lines per CPU-second, "
-          f"peak RSS {rss:.0f} MiB (tree {tree_rss:.0f} MiB)")
-    print(f"targets: >= 100,000 lines per CPU-second ({'met' if records / cpu >= 100_000 else 'NOT met'}), "
-          f"peak RSS < 150 MiB ({'met' if tree_rss < 150 else 'NOT met'}); "
-          f"exactly {expected:,} documents in every run: {'yes' if failures == 0 else 'NO'}")
-    report = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command, "settings": args.set,
-        "corpus": manifest, "cpus": os.cpu_count(), "python": sys.version.split()[0],
-        "runs": [asdict(r) for r in results],
-        "median": {"wall_s": wall, "cpu_s": cpu, "peak_rss_mib": rss, "tree_peak_rss_mib": tree_rss,
-                   "lines_per_s_wall": records / wall, "lines_per_cpu_s": records / cpu,
-                   "cpu_s_per_million_lines": cpu / records * 1e6},
-    }
-    target = args.results / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
-    target.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"results: {target}")
-    return 1 if failures else 0
+        return run_backlog(args, corpus_dir, manifest)
+    return run_throughput(args, corpus_dir, manifest)
 
 
 if __name__ == "__main__":
