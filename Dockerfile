@@ -25,6 +25,7 @@ COPY requirements.lock ./
 RUN /opt/servelog/bin/pip install --requirement requirements.lock
 COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY collector ./collector
+COPY servelog ./servelog
 COPY index_templates ./index_templates
 COPY dashboards ./dashboards
 ARG EXTRAS=""

@@ -9,6 +9,8 @@ Layers (imports point downwards only):
 - ``collector.sinks``: where documents go (OpenSearch, stdout).
 - ``collector.kube``: the pod metadata watch (the only user of the ``kubernetes`` client).
 - ``collector.setup``: index templates, ISM and Dashboards saved objects.
+- ``collector.query`` / ``collector.notebook``: reading back (``status``, ``history``, ``logs``; ``import servelog``),
+  over ``collector.deployment``: a deployment's state and history, decided purely.
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The ``servelog`` command line: ``run``, ``setup``, ``logs``, ``demo``, ``config-reference``.
+"""The ``servelog`` command line: ``run``, ``setup``, ``status``, ``history``, ``logs``, ``events``, ``demo``, ...
 
 Flags only override settings (see :mod:`collector.settings` for file and environment); there is no
 flag for a secret, by design: argv is visible to every process on the node. ``--config`` is accepted
@@ -46,7 +46,7 @@ exit status:
 
 _CONFIG_HELP = "YAML settings file (or SERVELOG_CONFIG)"
 # Subcommands that read settings, and so take --config after their name too.
-_READS_SETTINGS = {"run", "setup", "logs", "events"}
+_READS_SETTINGS = {"run", "setup", "logs", "events", "status", "history"}
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +112,9 @@ def _command_run(args: argparse.Namespace) -> int:
 _PLUGGABLE = {
     "setup": ("collector.setup.command", "install index templates, ISM policies and Dashboards saved objects"),
     "demo": ("collector.demo.command", "write realistic KServe pod logs for a local demo"),
-    "logs": ("collector.query.command", "search indexed logs of a deployment"),
+    "status": ("collector.query.status", "a deployment's status, condition, instances and last failure, from the cluster"),
+    "history": ("collector.query.history", "a deployment's history: status transitions and events, newest first"),
+    "logs": ("collector.query.command", "a deployment's logs: from its running components, or indexed in OpenSearch"),
     "events": ("collector.sources.history.command",
                "index deployment history: events, container failures, InferenceService status"),
 }

@@ -27,7 +27,8 @@ from tests.support.opensearch_server import FakeOpenSearch
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "collector", "index_templates", "dashboards")
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "collector", "servelog", "index_templates",
+           "dashboards")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,15 @@ def test_servelog_setup_dry_run_works_from_a_plain_install(installed: Install, t
     expected = {p.stem.rsplit("-", 1)[0] for p in (ROOT / "index_templates").glob("servelog-*.json")}
     expected |= {p.stem.removeprefix("ism-") for p in (ROOT / "index_templates").glob("ism-*.json")}
     assert sorted(planned) == sorted(expected), done.stdout
+
+
+def test_the_notebook_api_is_importable_as_servelog_from_a_plain_install(installed: Install, tmp_path: Path) -> None:
+    assert "servelog/__init__.py" in zipfile.ZipFile(installed.wheel).namelist()
+    done = run(installed.bin / "python", "-c", "import servelog, collector.notebook as n; print(servelog.__file__); "
+               "print(servelog.deployment is n.deployment, servelog.Deployment.__name__)", cwd=tmp_path, env=clean_env())
+    where, same, name = done.stdout.split()
+    assert Path(where).is_relative_to(installed.bin.parent), f"servelog imported from {where}, not from the wheel"
+    assert (same, name) == ("True", "Deployment")
 
 
 def test_assets_dir_and_the_environment_come_before_the_packaged_assets(installed: Install, tmp_path: Path) -> None:

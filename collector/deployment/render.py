@@ -95,12 +95,15 @@ def _short_time(text: str) -> str:
     return text[:19].replace("T", " ") if len(text) >= 19 else text
 
 
-def history_text(history: History, *, color: bool = False, limit: int | None = None) -> str:
-    """``servelog history`` for a human: the status transitions, then the life, newest first."""
+def history_text(history: History, *, color: bool = False, limit: int | None = None, empty: str | None = None) -> str:
+    """``servelog history`` for a human: the status transitions, then the life, newest first.
+
+    ``empty`` is what to say when there is no entry (the filters matched nothing).
+    """
     where = f" (namespace {history.namespace})" if history.namespace else ""
     lines = [_paint(history.serving_name or "(unnamed)", "bold", color) + where]
     if not history.entries:
-        return "\n".join([*lines, "no history recorded for this deployment (is the history collector running?)"]) + "\n"
+        return "\n".join([*lines, empty or "no history recorded for this deployment (is the history collector running?)"]) + "\n"
     if history.transitions:
         rows = [[_short_time(t.time), str(t.status), t.message] for t in history.transitions]
         styles = [[None, STATUS_COLORS.get(t.status), None] for t in history.transitions]

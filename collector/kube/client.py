@@ -1,7 +1,7 @@
 """The only module that imports ``kubernetes``: configuration, raw JSON calls, streams, error translation.
 
 servelog reads pods, events (core/v1 and events.k8s.io/v1), InferenceServices (a custom resource,
-through the client's ``CustomObjectsApi``) and logs as raw JSON (``_preload_content=False`` + orjson)
+through the client's ``CustomObjectsApi``), apps/v1 Deployments and logs as raw JSON (``_preload_content=False`` + orjson)
 rather than typed models: it is faster, and typed models reject objects real clusters produce (null
 timestamps in events, fields newer than the client). The byte-level side (abortable streams, watch
 events, Status errors) is :mod:`collector.kube.streams`. Streams (watches, ``pods/log``) are read as the bytes
@@ -43,41 +43,53 @@ _CONNECT_TIMEOUT = 10.0
 # longer than that plus this margin is dead (a NAT or proxy dropped it without a reset).
 _WATCH_READ_MARGIN = 30.0
 
+_SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
 EVENTS_CORE = "core"  # core/v1 Events
 EVENTS_V1 = "events.k8s.io"  # events.k8s.io/v1 Events
 ISVC_GROUP, ISVC_VERSION, ISVC_PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 
 
 class KubeClient:
-    """Pods (list, get, watch), pod logs (stream), events (both APIs) and InferenceServices (list, watch), as raw JSON."""
+    """Pods (list, get, watch), pod logs (stream), events (both APIs), InferenceServices (get, list, watch) and
+    Deployments (list), as raw JSON.
+
+    ``default_namespace`` is the namespace a command works in when none is given: the kubeconfig
+    context's, the service account's in a cluster, else ``default`` (as ``kubectl`` chooses).
+    """
 
     def __init__(self, api_client: Any, *, request_timeout: float = 60.0,
-                 watch_read_margin: float = _WATCH_READ_MARGIN) -> None:
+                 watch_read_margin: float = _WATCH_READ_MARGIN, default_namespace: str = "default") -> None:
         """``request_timeout`` is the read timeout of non-streaming calls; a watch's read timeout is
         its ``timeout_seconds`` plus ``watch_read_margin``."""
         self._api = api_client
         self._core = kubernetes.client.CoreV1Api(api_client)
         self._events = kubernetes.client.EventsV1Api(api_client)
         self._custom = kubernetes.client.CustomObjectsApi(api_client)
+        self._apps = kubernetes.client.AppsV1Api(api_client)
         self._timeout = (_CONNECT_TIMEOUT, request_timeout)
         self._watch_margin = watch_read_margin
+        self.default_namespace = default_namespace or "default"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KubeClient:
-        """The configured kubeconfig; else the in-cluster service account; else the default kubeconfig."""
+    def from_settings(cls, settings: Settings, *, context: str | None = None) -> KubeClient:
+        """The configured kubeconfig; else the in-cluster service account; else the default kubeconfig
+        (``$KUBECONFIG`` or ``~/.kube/config``). ``context`` picks a kubeconfig context other than the current one."""
         configuration = kubernetes.client.Configuration()
         kubeconfig = settings.kubernetes.kubeconfig
+        config_file = str(kubeconfig) if kubeconfig is not None else None
         try:
-            if kubeconfig is not None:
-                kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-            elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
                 kubernetes.config.load_incluster_config(client_configuration=configuration)
+                namespace = _in_cluster_namespace()
             else:
-                kubernetes.config.load_kube_config(client_configuration=configuration)
+                kubernetes.config.load_kube_config(config_file=config_file, context=context,
+                                                   client_configuration=configuration)
+                namespace = _context_namespace(config_file, context)
         except (kubernetes.config.ConfigException, OSError, ValueError) as exc:
             where = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster or default kubeconfig"
             raise ConfigError([f"kubernetes: no usable configuration ({where}): {exc}"]) from exc
-        return cls(kubernetes.client.ApiClient(_own_retries(configuration)))
+        return cls(kubernetes.client.ApiClient(_own_retries(configuration)), default_namespace=namespace)
 
     @classmethod
     def for_host(cls, host: str, *, request_timeout: float = 60.0,
@@ -182,6 +194,16 @@ class KubeClient:
                                   _request_timeout=self._timeout)
         return list_body(read_json(response))
 
+    def get_inferenceservice(self, namespace: str, name: str) -> dict[str, Any]:
+        """One InferenceService; :class:`~collector.errors.KubeRejected` 404 when it does not exist, or when the
+        cluster has no KServe CRD at all."""
+        response = self._call(self._custom.get_namespaced_custom_object, ISVC_GROUP, ISVC_VERSION, namespace,
+                              ISVC_PLURAL, name, _request_timeout=self._timeout)
+        body = read_json(response)
+        if not isinstance(body, dict):
+            raise KubeUnavailable("the API server answered an InferenceService read with something that is not an object")
+        return body
+
     def watch_inferenceservices(self, *, resource_version: str,
                                 timeout_seconds: int = 300) -> KubeStream[tuple[str, dict[str, Any]]]:
         """Like :meth:`watch_pods`, for InferenceServices of every namespace."""
@@ -192,6 +214,13 @@ class KubeClient:
     def _watch_options(self, resource_version: str, timeout_seconds: int, **extra: Any) -> dict[str, Any]:
         return {"watch": True, "resource_version": resource_version or None, "allow_watch_bookmarks": True,
                 "timeout_seconds": timeout_seconds, "_request_timeout": self._watch_timeout(timeout_seconds), **extra}
+
+    # -- Deployments (apps/v1) ---------------------------------------------------------------------
+    def list_deployments(self, namespace: str, *, label_selector: str = "") -> tuple[list[dict[str, Any]], str]:
+        """apps/v1 Deployments of a namespace (raw objects) and the list's resourceVersion."""
+        response = self._call(self._apps.list_namespaced_deployment, namespace, label_selector=label_selector or None,
+                              _request_timeout=self._timeout)
+        return list_body(read_json(response))
 
     # -- logs ------------------------------------------------------------------------------------
     def stream_pod_log(
@@ -257,6 +286,21 @@ def _own_retries(configuration: Any) -> Any:
     configuration.retries = urllib3.Retry(total=2, connect=2, read=0, status=0, other=0, redirect=False,
                                           respect_retry_after_header=False, raise_on_status=False)
     return configuration
+
+
+def _context_namespace(config_file: str | None, context: str | None) -> str:
+    """The namespace of the kubeconfig context in use (``default`` when it names none)."""
+    contexts, active = kubernetes.config.list_kube_config_contexts(config_file=config_file)
+    chosen = next((c for c in contexts or [] if c.get("name") == context), None) if context else active
+    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+
+
+def _in_cluster_namespace() -> str:
+    try:
+        with open(_SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as handle:
+            return handle.read().strip() or "default"
+    except OSError:
+        return "default"
 
 
 def _flag(value: bool) -> str:

@@ -12,11 +12,13 @@ maps ``timestamp`` as ``date_nanos`` (servelog's template) or as ``date``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from collector import model as m
+from collector.transforms.cri import parse_timestamp
 
 Key = tuple[int, str]
 """A hit's place in the sort order: (timestamp in epoch nanoseconds, doc_id)."""
@@ -43,6 +45,32 @@ def nanos_to_rfc3339(nanos: int) -> str:
     """Epoch nanoseconds as the ``strict_date_optional_time_nanos`` text a range query on ``timestamp`` takes."""
     seconds, rest = divmod(nanos, 1_000_000_000)
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest:09d}Z"
+
+
+_DATE_MATH = re.compile(r"^now(?:(?P<sign>[-+])(?P<amount>\d+)(?P<unit>[smhdw]))?$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def when_ns(text: str, now_ns: int) -> int:
+    """``--since`` / ``--until`` read without OpenSearch (the transient source): epoch nanoseconds.
+
+    RFC 3339 (``2026-11-24T09:00:00Z``, any fraction, ``Z`` or an offset), a day (``2026-11-24``: its
+    start, UTC), or the date math most used with OpenSearch: ``now``, ``now-15m``, ``now-1h``, ``now-2d``
+    (units ``s m h d w``). Anything else is a :class:`ValueError` (a usage error).
+    """
+    value = text.strip()
+    if match := _DATE_MATH.match(value):
+        if not match["sign"]:
+            return now_ns
+        delta = int(match["amount"]) * _UNIT_SECONDS[match["unit"]] * 1_000_000_000
+        return now_ns - delta if match["sign"] == "-" else now_ns + delta
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        value += "T00:00:00Z"
+    parsed = parse_timestamp(value) if value else None
+    if parsed is None:
+        raise ValueError(f"cannot read the time {text!r}: give RFC 3339 (2026-11-24T09:00:00Z), a day (2026-11-24) "
+                         "or now-<N><s|m|h|d|w> (now-1h)")
+    return parsed[0]
 
 
 def _query(query: LogQuery, *, floor_ns: int | None, ceiling_ns: int | None, below_ns: int | None) -> dict[str, Any]:
@@ -110,9 +138,12 @@ def hit_key(hit: dict[str, Any]) -> Key:
 
 
 def format_hit(hit: dict[str, Any], *, show_source: bool = True) -> str:
-    """One line of ``servelog logs`` output."""
+    """One line of ``servelog logs`` output, from either source: time, serving/version/component/container, the
+    pod (replicas of one component print side by side), level, message."""
     source = hit.get("_source", {})
     where = "/".join(str(source.get(k, "-")) for k in (m.F_SERVING, m.F_MODEL_VERSION, m.F_COMPONENT, m.F_CONTAINER))
+    if source.get(m.F_POD_NAME):
+        where += f" [{source[m.F_POD_NAME]}]"
     level = source.get(m.F_LEVEL, "")
     prefix = f"{source.get(m.F_TIMESTAMP, '')} {where}" if show_source else str(source.get(m.F_TIMESTAMP, ""))
     return f"{prefix} {level.upper() + ' ' if level else ''}{source.get(m.F_MESSAGE, '')}"

@@ -21,17 +21,23 @@ the way the API server answers it:
 - ``GET /api/v1/namespaces/{ns}/pods/{name}/log``: ``container`` (required when the pod has several),
   ``follow``, ``timestamps`` (RFC 3339 UTC with nine fraction digits, then a space), ``sinceTime``
   (whole seconds: lines at or after that second), ``previous`` (the previous instance; 400 when
-  there is none), ``limitBytes``, ``tailLines``. A follow stays open and sends lines appended later;
-  it ends when the container terminates (or restarts), or is cut by :meth:`drop_log_streams`.
+  there is none), ``limitBytes``, ``tailLines``. As the kubelet (``validateContainerLogStatus``), a
+  container the pod's status shows waiting after a crash (``lastState.terminated``) is served from
+  that ended instance with or without ``previous``, and one waiting before any start is a 400. A
+  follow stays open and sends lines appended later; it ends when the container terminates (or
+  restarts), or is cut by :meth:`drop_log_streams`.
 - ``GET /api/v1/events``, ``/api/v1/namespaces/{ns}/events``: list and watch, as for pods; the same
   Events also through ``/apis/events.k8s.io/v1/[namespaces/{ns}/]events`` in that API's shape
   (converted on the fly: :mod:`tests.support.kube_objects`). Events may be given in either shape.
 - ``GET /apis/serving.kserve.io/v1beta1/[namespaces/{ns}/]inferenceservices``: list and watch (410
-  included); a 404 like a cluster without the KServe CRD when ``kserve_installed`` is false.
+  included), ``.../namespaces/{ns}/inferenceservices/{name}``: one (404 when missing); a 404 like a
+  cluster without the KServe CRD when ``kserve_installed`` is false.
+- ``GET /apis/apps/v1/[namespaces/{ns}/]deployments``: list (``labelSelector``) and watch.
 
 Test controls: :meth:`add_pod`, :meth:`update_pod`, :meth:`delete_pod`, :meth:`add_event`,
 :meth:`repeat_event` (count or series growth), :meth:`delete_event`, :meth:`add_isvc`,
-:meth:`update_isvc`, :meth:`delete_isvc`, :meth:`install_kserve`, :meth:`touch`, :meth:`compact`, :meth:`drop_watches`,
+:meth:`update_isvc`, :meth:`delete_isvc`, :meth:`install_kserve`, :meth:`add_deployment`, :meth:`touch`,
+:meth:`compact`, :meth:`drop_watches`,
 :meth:`stall_watches`, :meth:`send_bookmark`, :meth:`append_log`, :meth:`terminate_container`, :meth:`restart_container`,
 :meth:`drop_log_streams`, :meth:`fail_next` (e.g. 429 with ``Retry-After``, 500), :meth:`set_delay`.
 ``requests`` records every request line. Binds 127.0.0.1 on port 0; :meth:`close` cuts every
@@ -61,13 +67,17 @@ import orjson
 from tests.support.kube_objects import ISVC_API, as_core_event, core_event_to_v1, repeated
 
 RESOURCES = {"pods": ("Pod", "PodList"), "events": ("Event", "EventList"),
-             "inferenceservices": ("InferenceService", "InferenceServiceList")}
-API_VERSIONS = {"pods": "v1", "events": "v1", "inferenceservices": ISVC_API}
+             "inferenceservices": ("InferenceService", "InferenceServiceList"),
+             "deployments": ("Deployment", "DeploymentList")}
+API_VERSIONS = {"pods": "v1", "events": "v1", "inferenceservices": ISVC_API, "deployments": "apps/v1"}
 
 _COLLECTION = re.compile(r"^/api/v1/(?:namespaces/(?P<ns>[^/]+)/)?(?P<resource>pods|events)$")
 _ITEM = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<resource>pods|events)/(?P<name>[^/]+)$")
 _EVENTS_V1 = re.compile(r"^/apis/events\.k8s\.io/v1/(?:namespaces/(?P<ns>[^/]+)/)?(?P<resource>events)$")
 _ISVC = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/(?:namespaces/(?P<ns>[^/]+)/)?(?P<resource>inferenceservices)$")
+_ISVC_ITEM = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/namespaces/(?P<ns>[^/]+)/(?P<resource>inferenceservices)/"
+                        r"(?P<name>[^/]+)$")
+_DEPLOYMENTS = re.compile(r"^/apis/apps/v1/(?:namespaces/(?P<ns>[^/]+)/)?(?P<resource>deployments)$")
 _LOG = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/log$")
 
 
@@ -511,6 +521,14 @@ class KubeApiServer:
             old = self._store["inferenceservices"].pop(uid)
             return self._record("inferenceservices", "DELETED", copy.deepcopy(old), old)
 
+    # -- Deployments (apps/v1) ---------------------------------------------------------------------
+    def add_deployment(self, deployment: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an apps/v1 Deployment (ADDED); the stored copy is returned."""
+        obj = self._prepare("deployments", deployment)
+        with self._cond:
+            self._store["deployments"][obj["metadata"]["uid"]] = obj
+            return self._record("deployments", "ADDED", obj, None)
+
     # -- faults ------------------------------------------------------------------------------------
     def touch(self) -> None:
         """Cluster activity in resources nobody here watches (leases, endpoints): the resourceVersion moves on."""
@@ -665,6 +683,10 @@ class KubeApiServer:
             return self._collection(h, "events", match["ns"], query, core_event_to_v1, "events.k8s.io/v1")
         if (match := _ISVC.match(path)) and self.kserve_installed:
             return self._collection(h, "inferenceservices", match["ns"], query, None, ISVC_API)
+        if (match := _ISVC_ITEM.match(path)) and self.kserve_installed:
+            return self._get(h, "inferenceservices", match["ns"], match["name"])
+        if match := _DEPLOYMENTS.match(path):
+            return self._collection(h, "deployments", match["ns"], query, None, "apps/v1")
         if match := _ITEM.match(path):
             return self._get(h, match["resource"], match["ns"], match["name"])
         return h.send_json(404, status_body(404, f"the server could not find the requested resource ({path})"))
@@ -822,9 +844,13 @@ class KubeApiServer:
             tail = int(query["tailLines"]) if query.get("tailLines") else None
         except ValueError as exc:
             return h.send_json(400, status_body(400, f"invalid log options: {exc}"))
+        state, crashed = _container_state(pod, container)
+        if state == "waiting" and not crashed and not previous:
+            return h.send_json(400, status_body(400, f'container "{container}" in pod "{name}" is waiting to start'))
         with self._cond:
             record = self._container_log(namespace, name, container)
-            instance = record.previous if previous else record.current
+            # the kubelet serves a container waiting to restart from the instance that ended (validateContainerLogStatus)
+            instance = record.previous if previous or (state == "waiting" and crashed) else record.current
             epoch = self._log_epoch
             if instance is not None:
                 self._open_logs += 1
@@ -879,6 +905,17 @@ class KubeApiServer:
                 sent += len(pending)
             if not pending and done:
                 return
+
+
+def _container_state(pod: Mapping[str, Any], container: str) -> tuple[str, bool]:
+    """(the container's state in the pod status: running | terminated | waiting | "", whether an instance ended)."""
+    status = pod.get("status") or {}
+    for key in ("containerStatuses", "initContainerStatuses"):
+        for cs in status.get(key) or []:
+            if cs.get("name") == container:
+                state = next(iter(cs.get("state") or {}), "")
+                return str(state), bool((cs.get("lastState") or {}).get("terminated"))
+    return "", False
 
 
 POD_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pods"
