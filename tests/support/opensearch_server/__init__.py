@@ -17,7 +17,8 @@ runs one set of checks against it and against real 2.19 and 3.x nodes to keep it
   index templates and component templates, ``_cat/indices`` (:mod:`.indices`, :mod:`.settings`,
   :mod:`.mappings`);
 - ISM policies as the index-management plugin parses and validates them, ``ism_template`` clashes
-  included (:mod:`.ism`); without ``ism_plugin`` their endpoints are unknown;
+  included (:mod:`.ism`), attached to a new index by its ``ism_template`` and shown by
+  ``_plugins/_ism/explain`` (:mod:`.ism_managed`); without ``ism_plugin`` their endpoints are unknown;
 - anything else: OpenSearch's own "no handler found" 400 (never a crash).
 
 Faults are scripted and consumed in order of arrival, thread-safely: whole-request statuses

@@ -2,7 +2,8 @@
 
 Index creation (explicit or by a bulk write) merges the highest-priority matching composable
 template (components first) with the request, validates settings and mappings as a real node does
-(:mod:`.settings`, :mod:`.mappings`) and enforces the shard limit. Templates answer in OpenSearch's
+(:mod:`.settings`, :mod:`.mappings`), enforces the shard limit and lets ISM attach the policy whose
+``ism_template`` matches the new index (:mod:`.ism_managed`). Templates answer in OpenSearch's
 shapes (settings as text, mappings as given); a template naming a missing component, or
 overlapping another at the same priority, is refused; a component in use cannot be deleted.
 """
@@ -25,7 +26,7 @@ from tests.support.opensearch_server.common import (
     invalid_index,
     parse_json,
 )
-from tests.support.opensearch_server.ism import list_page, parse_policy, policy_view, validate_ism_templates
+from tests.support.opensearch_server.ism import event_ms, list_page, parse_policy, policy_view, validate_ism_templates
 from tests.support.opensearch_server.mappings import check_mappings, java_text, normalize_index_mappings
 from tests.support.opensearch_server.settings import flatten_settings, normalize_settings, validate_index_settings
 from tests.support.opensearch_server.store import Index
@@ -44,6 +45,7 @@ class IndicesApi:
     _lock: threading.RLock
     _ism_seq_no: int
     shard_limit_problem: Callable[[int], str | None]
+    _ism_attach: Callable[[Index], None]
 
     # -- indices ---------------------------------------------------------------------------------------
     def _resolve(self, target: str, query: dict[str, str]) -> list[str]:
@@ -86,11 +88,12 @@ class IndicesApi:
         if body:
             mappings = deep_merge(mappings, body.get("mappings") or {})
             settings = deep_merge(settings, body.get("settings") or {})
-        index = Index(name, mappings, settings)
+        index = Index(name, mappings, settings, created_ms=event_ms())
         problem = self.shard_limit_problem(index.shards * (1 + index.replicas))
         if problem is not None:
             raise fail(400, "validation_exception", problem)
         self._indices[name] = index
+        self._ism_attach(index)
         return index
 
     def _index_view(self, index: Index) -> dict[str, Any]:
@@ -263,7 +266,7 @@ class IndicesApi:
             parse_policy(policy)
             if policy.get("ism_template") is not None:
                 existing = {k: v["policy"].get("ism_template") or [] for k, v in self.ism_policies.items()}
-                validate_ism_templates(policy_id, as_list(policy["ism_template"]), existing)
+                validate_ism_templates(policy_id, as_list(policy["ism_template"]), existing, self.version_tuple)
             where = {"index": ISM_CONFIG_INDEX, "shard": "0", "index_uuid": "ism-config-uuid"}
             seq, term = query.get("if_seq_no"), query.get("if_primary_term")
             if current is not None and (seq is None or term is None):

@@ -16,6 +16,16 @@ model of it, written from opensearch-project/index-management's sources and cite
   error is an ``index_management_exception`` (``IndexManagementException.wrap``), status 400:
   ``New policy <id> has an ISM template with index pattern [<patterns>] matching existing policy
   templates, please use a different priority than <priority>``.
+  From 3.4 (#1509) a pattern may be an exclusion, ``-<pattern>``: it is validated without its ``-``,
+  must not be empty, and the policy's templates need one inclusion pattern between them (an empty
+  ``ism_template`` list is then refused too); overlaps still compare the raw patterns. Before 3.4 a
+  ``-`` pattern is an ordinary one (that no index name can match).
+- Stored form: the policy's ``last_updated_time`` is the time of the PUT
+  (``RestIndexPolicyAction``: ``copy(lastUpdatedTime = Instant.now())``), an ``ism_template``'s is
+  the one given, else the time of the PUT (``ISMTemplate.parse``: ``lastUpdatedTime ?:
+  Instant.now()``); attachment compares it with the index's creation date (:mod:`.ism_managed`).
+  Times come from :func:`event_ms`, a millisecond clock that never repeats a value, so that "created
+  after the policy" is decided by the order of the requests, never by the clock's resolution.
 - ``GET _plugins/_ism/policies`` pages (``size`` default 20, ``from``), sorted by policy id, and
   lists ``_id``, ``_seq_no``, ``_primary_term`` and ``policy`` per policy (``GetPoliciesResponse``).
 """
@@ -23,6 +33,7 @@ model of it, written from opensearch-project/index-management's sources and cite
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 from tests.support.opensearch_server.common import Reply, as_list, fail, now_ms
@@ -32,6 +43,17 @@ ACTIONS = {"rollover", "delete", "read_only", "read_write", "replica_count", "fo
 _CONDITIONS = {"min_index_age", "min_doc_count", "min_size", "cron", "min_rollover_age"}
 _TIME_CONDITIONS = {"min_index_age", "min_rollover_age"}
 _INVALID_PATTERN_CHARS = '\\/?"<>| ,'
+_EXCLUSIONS_SINCE = (3, 4)  # index-management #1509: "-pattern" excludes
+_clock_lock = threading.Lock()
+_last_ms = 0
+
+
+def event_ms() -> int:
+    """Wall-clock milliseconds, strictly increasing across calls (one process-wide sequence)."""
+    global _last_ms
+    with _clock_lock:
+        _last_ms = max(now_ms(), _last_ms + 1)
+        return _last_ms
 
 
 def _invalid(field: str, where: str) -> Reply:
@@ -153,20 +175,33 @@ def _wrap(message: str) -> Reply:
     return Reply(400, {"error": {"root_cause": [error], **error, "caused_by": cause}, "status": 400})
 
 
-def validate_ism_templates(policy_id: str, templates: list[dict[str, Any]],
-                           existing: dict[str, list[dict[str, Any]]]) -> None:
-    """``TransportIndexPolicyAction.validateISMTemplates`` against the other stored policies' templates."""
+def _format_problems(patterns: list[str], version: tuple[int, ...]) -> list[str]:
+    """``ISMTemplateService.validateFormat`` over every pattern of the policy's templates."""
     problems = []
-    for pattern in (p for t in templates for p in as_list(t.get("index_patterns"))):
-        if "#" in pattern:
+    exclusions = version >= _EXCLUSIONS_SINCE
+    for pattern in patterns:
+        excluded = exclusions and pattern.startswith("-")
+        bare = pattern[1:] if excluded else pattern
+        if excluded and not bare:
+            problems.append(f"index_pattern [{pattern}] must have content after '-' exclusion prefix")
+        if "#" in bare:
             problems.append(f"index_pattern [{pattern}] must not contain a '#'")
-        if ":" in pattern:
+        if ":" in bare:
             problems.append(f"index_pattern [{pattern}] must not contain a ':'")
-        if pattern.startswith("_"):
+        if bare.startswith("_"):
             problems.append(f"index_pattern [{pattern}] must not start with '_'")
-        if any(c in pattern for c in _INVALID_PATTERN_CHARS):
+        if any(c in bare for c in _INVALID_PATTERN_CHARS):
             problems.append(f"index_pattern [{pattern}] must not contain the following characters [\\, /, ?, \", <, "
                             ">, |,  , ,]")
+    if exclusions and all(p.startswith("-") for p in patterns):
+        problems.append("index_patterns must contain at least one inclusion pattern (patterns cannot be all exclusions)")
+    return problems
+
+
+def validate_ism_templates(policy_id: str, templates: list[dict[str, Any]],
+                           existing: dict[str, list[dict[str, Any]]], version: tuple[int, ...] = (2, 19)) -> None:
+    """``TransportIndexPolicyAction.validateISMTemplates`` against the other stored policies' templates."""
+    problems = _format_problems([p for t in templates for p in as_list(t.get("index_patterns"))], version)
     if problems:
         message = "Validation Failed: " + "".join(f"{n}: {p};" for n, p in enumerate(problems, 1))
         error = {"type": "index_management_exception", "reason": message}
@@ -195,14 +230,16 @@ def validate_ism_templates(policy_id: str, templates: list[dict[str, Any]],
 # -- stored form ----------------------------------------------------------------------------------
 def policy_view(policy_id: str, policy: dict[str, Any]) -> dict[str, Any]:
     """The policy as the plugin stores and returns it: bookkeeping and retry defaults added."""
-    now = now_ms()
+    now = event_ms()
     states = [{**s, "actions": [{"retry": {"count": 3, "backoff": "exponential", "delay": "1m"}, **a}
                                 for a in s.get("actions") or []], "transitions": s.get("transitions") or []}
               for s in policy["states"]]
     view = {"policy_id": policy_id, "description": policy.get("description", ""), "last_updated_time": now,
             "schema_version": 21, "error_notification": policy.get("error_notification"),
             "default_state": policy["default_state"], "states": states,
-            "ism_template": [{**t, "priority": int(t.get("priority") or 0), "last_updated_time": now}
+            "ism_template": [{**t, "priority": int(t.get("priority") or 0),
+                              "last_updated_time": now if t.get("last_updated_time") is None
+                              else int(t["last_updated_time"])}
                              for t in as_list(policy.get("ism_template"))] or None}
     return view
 

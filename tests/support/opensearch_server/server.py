@@ -1,9 +1,10 @@
 """The loopback OpenSearch server: lifecycle, scripted faults, request records, routing.
 
 See the package docstring for what it models. The REST handlers live in :mod:`.documents` (bulk,
-documents, search, refresh) and :mod:`.indices` (indices, templates, ISM); this module keeps the
-request flow (read body, authenticate, scripted faults, route, answer) and the cluster-level
-endpoints (``/``, ``_cluster/health``, ``_cluster/settings``, ``_nodes``).
+documents, search, refresh), :mod:`.indices` (indices, templates, ISM policies) and
+:mod:`.ism_managed` (ISM attachment, explain); this module keeps the request flow (read body,
+authenticate, scripted faults, route, answer) and the cluster-level endpoints (``/``,
+``_cluster/health``, ``_cluster/settings``, ``_nodes``).
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from tests.support.opensearch_server.common import (
 from tests.support.opensearch_server.documents import DocumentsApi, ItemPredicate
 from tests.support.opensearch_server.http import Handler, Server
 from tests.support.opensearch_server.indices import IndicesApi
+from tests.support.opensearch_server.ism_managed import ManagedIndicesApi
 from tests.support.opensearch_server.search import filter_path
 from tests.support.opensearch_server.store import ConnectionEnd, Drop, Index, RequestFault, path_matches
 
 
-class FakeOpenSearch(ClusterApi, DocumentsApi, IndicesApi):
+class FakeOpenSearch(ClusterApi, DocumentsApi, IndicesApi, ManagedIndicesApi):
     """A loopback OpenSearch for tests; see the package docstring.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. ``url`` is known from
@@ -372,6 +374,9 @@ class FakeOpenSearch(ClusterApi, DocumentsApi, IndicesApi):
             else:
                 allow("GET")
             return self._ism(method, seg[3] if n == 4 else None, query, body)
+        if self.ism_plugin and seg[:3] == ["_plugins", "_ism", "explain"] and n <= 4:
+            allow("GET", "POST")
+            return self._explain(method, seg[3] if n == 4 else None, query)
         if first == "_cat" and n >= 2 and seg[1] == "indices" and n <= 3:
             allow("GET")
             return self._cat_indices(seg[2] if n == 3 else "*", query)

@@ -28,6 +28,15 @@ class Doc:
     previous: dict[str, Any] | None = None  # the source searches see until the next refresh
 
 
+@dataclass(frozen=True)
+class ManagedIndexConfig:
+    """The ISM job attached to an index (index-management ``ManagedIndexConfig``): its policy, copied."""
+
+    policy_id: str
+    policy: dict[str, Any]
+    enabled: bool = True
+
+
 @dataclass
 class Index:
     name: str
@@ -39,6 +48,7 @@ class Index:
     created_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
     created_ns: int = field(default_factory=time.monotonic_ns)
     refreshed_ns: int = 0  # the last explicit refresh (monotonic)
+    managed: ManagedIndexConfig | None = None  # attached at creation by an ism_template (see .ism_managed)
 
     def __post_init__(self) -> None:
         self.refreshed_ns = self.created_ns
