@@ -218,3 +218,92 @@ def test_a_taken_port_or_an_unwritable_state_dir_exit_2_like_run(tmp_path: Path)
     assert done.returncode == 2
     assert "telemetry.listen" in done.stderr and "state" in done.stderr
     assert "log_root" not in done.stderr, "the history reads no log files"
+
+
+def test_the_history_lists_in_pages_and_a_list_that_expires_midway_is_read_again_without_duplicates(
+        tmp_path: Path, kube: KubeApiServer) -> None:
+    load_fixtures(kube)
+    with FakeOpenSearch() as whole:
+        run_cluster(tmp_path / "whole", kube, whole, once=True).start().thread.join(30)
+        expected = whole.documents("serving-events-*")
+    pages = kube.list_pages_served
+    kube.expire_lists(after_pages=5)  # the pods (2 pages), the InferenceServices (1), then the events expire midway
+    with FakeOpenSearch() as paged:
+        settings = settings_for(tmp_path / "paged", paged, once=True)
+        client = KubeClient.for_host(kube.url)
+        run = Running(settings, lambda source: ClusterFeed(source, client, page_size=2)).start()
+        run.thread.join(30)
+        assert paged.documents("serving-events-*") == expected
+        count = sum(len(docs) for docs in expected.values())
+        assert run.app.summary.indexed == count > 40 and run.app.summary.already_present == 0
+    metrics = run.source.history_metrics
+    assert metrics.watch.labels("events", "LIST_EXPIRED")._value.get() == 1
+    # 3 pods: 2 pages, 2 InferenceServices: 1, 12 events: 2 pages, then (expired) all 6 again
+    assert kube.list_pages_served - pages == 11, "a page of two objects at a time"
+    assert all("limit=2" in r for r in kube.requests[-8:] if "watch=" not in r)
+
+
+def kubeconfig(tmp: Path, kube: KubeApiServer) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / "kubeconfig"
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "loopback",
+        "clusters": [{"name": "loopback", "cluster": {"server": kube.url}}],
+        "users": [{"name": "servelog", "user": {"token": "test-token"}}],
+        "contexts": [{"name": "loopback", "context": {"cluster": "loopback", "user": "servelog"}}]}))
+    return path
+
+
+def events_once(tmp: Path, kube: KubeApiServer, fos: FakeOpenSearch) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "SERVELOG_KUBERNETES__KUBECONFIG": str(kubeconfig(tmp, kube))}
+    return subprocess.run([sys.executable, "-m", "collector", "events", "--once", "--opensearch-url", fos.url,
+                           "--state-dir", str(tmp / "state"), "--listen", ""], capture_output=True, text=True,
+                          timeout=60, check=False, env=env)
+
+
+def test_once_fails_when_the_clusterrole_forbids_inferenceservices_and_not_when_kserve_is_absent(
+        tmp_path: Path, kube: KubeApiServer, fos: FakeOpenSearch) -> None:
+    load_fixtures(kube)
+    kube.fail_next(403, count=1000, path="inferenceservices")
+    done = events_once(tmp_path / "forbidden", kube, fos)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "InferenceServices could not be read" in done.stdout and "403" in done.stdout
+    assert fos.doc_count("serving-events-*") > 20, "what could be read is indexed all the same"
+    kube.clear_failures()
+    kube.install_kserve(False)
+    done = events_once(tmp_path / "absent", kube, fos)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "history_resource_not_installed" in done.stdout
+
+
+def test_events_is_ready_once_its_watches_listed_even_while_opensearch_is_down(tmp_path: Path,
+                                                                              kube: KubeApiServer) -> None:
+    """deploy/events-deployment.yaml's readinessProbe: an OpenSearch outage must not make the Deployment NotReady."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    load_fixtures(kube)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    listen, nowhere = ports
+    env = {"PATH": "/usr/bin:/bin", "SERVELOG_KUBERNETES__KUBECONFIG": str(kubeconfig(tmp_path, kube))}
+    proc = subprocess.Popen([sys.executable, "-m", "collector", "events", "--opensearch-url", f"http://127.0.0.1:{nowhere}",
+                             "--state-dir", str(tmp_path / "state"), "--listen", f"127.0.0.1:{listen}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{listen}/readyz", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    try:
+        wait_until(ready, timeout=30)
+    finally:
+        proc.kill()  # nothing to keep: OpenSearch never answered
+        proc.wait(30)

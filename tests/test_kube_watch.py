@@ -14,7 +14,8 @@ import pytest
 
 from collector.errors import ConfigError
 from collector.kube.client import KubeClient
-from collector.kube.pods import PodWatchCache, _jittered
+from collector.kube.pods import PodWatchCache
+from collector.kube.reflector import jittered
 from collector.settings import load_settings
 from tests.support.kube_server import KubeApiServer, pod_fixture
 from tests.support.wait import wait_until
@@ -75,7 +76,7 @@ def harness(client: KubeClient) -> Iterator[Harness]:
     yield h
     for cache in h.caches:
         cache.stop()
-        assert cache._thread is None or not cache._thread.is_alive(), "stop() ends the watch thread"
+        assert cache.thread is None or not cache.thread.is_alive(), "stop() ends the watch thread"
 
 
 def uid(pod: dict[str, Any]) -> str:
@@ -245,10 +246,10 @@ def test_forbidden_is_retried_not_fatal(kube: KubeApiServer, harness: Harness) -
 
 def test_backoff_honours_retry_after_within_the_bound() -> None:
     for _ in range(100):
-        assert 0.5 <= _jittered(1.0, None, 30.0) <= 1.0
-        assert _jittered(1.0, 7.0, 30.0) == 7.0
-        assert _jittered(1.0, 300.0, 30.0) == 30.0
-        assert _jittered(60.0, None, 30.0) == 30.0
+        assert 0.5 <= jittered(1.0, None, 30.0) <= 1.0
+        assert jittered(1.0, 7.0, 30.0) == 7.0
+        assert jittered(1.0, 300.0, 30.0) == 30.0
+        assert jittered(60.0, None, 30.0) == 30.0
 
 
 # -- scope -------------------------------------------------------------------------------------------
@@ -303,7 +304,7 @@ def test_stop_aborts_a_long_watch(kube: KubeApiServer, harness: Harness) -> None
     cache = harness.started(watch_timeout=3600)
     wait_until(lambda: kube.open_watches == 1)
     cache.stop()
-    assert cache._thread is not None and not cache._thread.is_alive()
+    assert cache.thread is not None and not cache.thread.is_alive()
     wait_until(lambda: kube.open_watches == 0)
 
 

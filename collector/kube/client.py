@@ -6,7 +6,10 @@ rather than typed models: it is faster, and typed models reject objects real clu
 timestamps in events, fields newer than the client). The byte-level side (abortable streams, watch
 events, Status errors) is :mod:`collector.kube.streams`. Streams (watches, ``pods/log``) are read as the bytes
 arrive and can be aborted from another thread (:meth:`KubeStream.close`), so a collector that is
-shutting down never waits for a watch to time out.
+shutting down never waits for a watch to time out. Lists are read a page at a time (``limit`` +
+``continue``, :class:`~collector.kube.streams.ListPage`): the ``*_page`` methods hand one page on, so a
+cluster-wide watch (:mod:`collector.kube.reflector`) never holds more than a page of raw objects;
+the plain ``list_*`` methods collect every page for callers that want the whole (small) list.
 
 Every library exception becomes a :class:`~collector.errors.KubeError` with the cause chained:
 connection problems, timeouts, 5xx and 429 are :class:`~collector.errors.KubeUnavailable` (worth
@@ -25,12 +28,14 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from collector.errors import ConfigError, KubeError, KubeUnavailable
+from collector.kube.reflector import PAGE_SIZE, list_all
 from collector.kube.streams import (
     KubeStream,
     KubeThrottled,
+    ListPage,
     finish_response,
     line_blocks,
-    list_body,
+    list_page,
     read_json,
     split_complete_lines,
     status_error,
@@ -112,14 +117,26 @@ class KubeClient:
     # -- pods ------------------------------------------------------------------------------------
     def list_pods(self, *, field_selector: str = "", label_selector: str = "",
                   namespace: str | None = None) -> tuple[list[dict[str, Any]], str]:
-        """(pods, resourceVersion of the list)."""
+        """(pods, resourceVersion of the list), every page collected (see :meth:`list_pods_page`)."""
+        return list_all(lambda token: self.list_pods_page(field_selector=field_selector, label_selector=label_selector,
+                                                          namespace=namespace, continue_token=token))
+
+    def list_pods_page(self, *, continue_token: str = "", limit: int = PAGE_SIZE, resource_version: str = "",
+                       field_selector: str = "", label_selector: str = "", namespace: str | None = None) -> ListPage:
+        """One page of pods (``limit`` + ``continue``): a cluster-wide reader holds a page in memory, not the cluster.
+
+        ``resource_version=""`` is a consistent list (paged by the server); ``"0"`` lets the API
+        server answer from its watch cache (cheap, possibly slightly stale, and unpaged: the cache
+        ignores ``limit``, client-go's reflector notes). An expired ``continue_token`` raises
+        :class:`~collector.errors.KubeGone`: the list must start again.
+        """
+        options = self._page_options(continue_token, limit, resource_version, field_selector=field_selector or None,
+                                     label_selector=label_selector or None)
         if namespace:
-            response = self._call(self._core.list_namespaced_pod, namespace, field_selector=field_selector or None,
-                                  label_selector=label_selector or None, _request_timeout=self._timeout)
+            response = self._call(self._core.list_namespaced_pod, namespace, **options)
         else:
-            response = self._call(self._core.list_pod_for_all_namespaces, field_selector=field_selector or None,
-                                  label_selector=label_selector or None, _request_timeout=self._timeout)
-        return list_body(read_json(response))
+            response = self._call(self._core.list_pod_for_all_namespaces, **options)
+        return list_page(read_json(response))
 
     def get_pod(self, namespace: str, name: str) -> dict[str, Any]:
         """One pod; :class:`~collector.errors.KubeRejected` (404) when it does not exist."""
@@ -154,19 +171,25 @@ class KubeClient:
 
     def list_events(self, *, namespace: str | None = None, field_selector: str = "",
                     api: str = EVENTS_CORE) -> tuple[list[dict[str, Any]], str]:
-        """Events as raw objects (null timestamps and all), and the list's resourceVersion.
+        """Events as raw objects (null timestamps and all), and the list's resourceVersion; every page collected.
 
         ``api`` picks the shape: ``core`` (core/v1: ``involvedObject``, ``message``, ``count``) or
         ``events.k8s.io`` (events.k8s.io/v1: ``regarding``, ``note``, ``series``); both serve the
         same objects (same uids).
         """
+        return list_all(lambda token: self.list_events_page(namespace=namespace, field_selector=field_selector, api=api,
+                                                            continue_token=token))
+
+    def list_events_page(self, *, continue_token: str = "", limit: int = PAGE_SIZE, resource_version: str = "",
+                         namespace: str | None = None, field_selector: str = "", api: str = EVENTS_CORE) -> ListPage:
+        """One page of Events of the ``api`` shape (see :meth:`list_events` and :meth:`list_pods_page`)."""
         cluster, namespaced = self._events_api(api)
+        options = self._page_options(continue_token, limit, resource_version, field_selector=field_selector or None)
         if namespace:
-            response = self._call(namespaced, namespace, field_selector=field_selector or None,
-                                  _request_timeout=self._timeout)
+            response = self._call(namespaced, namespace, **options)
         else:
-            response = self._call(cluster, field_selector=field_selector or None, _request_timeout=self._timeout)
-        return list_body(read_json(response))
+            response = self._call(cluster, **options)
+        return list_page(read_json(response))
 
     def watch_events(self, *, resource_version: str, namespace: str | None = None, field_selector: str = "",
                      timeout_seconds: int = 300, api: str = EVENTS_CORE) -> KubeStream[tuple[str, dict[str, Any]]]:
@@ -184,15 +207,21 @@ class KubeClient:
         """``serving.kserve.io/v1beta1`` InferenceServices as raw objects, and the list's resourceVersion.
 
         A cluster without the KServe CRD answers 404: :class:`~collector.errors.KubeRejected` with
-        ``status == 404`` (the caller decides that this means "not installed").
+        ``status == 404`` (the caller decides that this means "not installed"). Every page collected.
         """
+        return list_all(lambda token: self.list_inferenceservices_page(namespace=namespace, continue_token=token))
+
+    def list_inferenceservices_page(self, *, continue_token: str = "", limit: int = PAGE_SIZE,
+                                    resource_version: str = "", namespace: str | None = None) -> ListPage:
+        """One page of InferenceServices (see :meth:`list_inferenceservices` and :meth:`list_pods_page`)."""
+        options = self._page_options(continue_token, limit, resource_version)
         if namespace:
             response = self._call(self._custom.list_namespaced_custom_object, ISVC_GROUP, ISVC_VERSION, namespace,
-                                  ISVC_PLURAL, _request_timeout=self._timeout)
+                                  ISVC_PLURAL, **options)
         else:
             response = self._call(self._custom.list_cluster_custom_object, ISVC_GROUP, ISVC_VERSION, ISVC_PLURAL,
-                                  _request_timeout=self._timeout)
-        return list_body(read_json(response))
+                                  **options)
+        return list_page(read_json(response))
 
     def get_inferenceservice(self, namespace: str, name: str) -> dict[str, Any]:
         """One InferenceService; :class:`~collector.errors.KubeRejected` 404 when it does not exist, or when the
@@ -211,6 +240,12 @@ class KubeClient:
         response = self._call(self._custom.list_cluster_custom_object, ISVC_GROUP, ISVC_VERSION, ISVC_PLURAL, **options)
         return KubeStream(response, watch_event_items)
 
+    def _page_options(self, continue_token: str, limit: int, resource_version: str, **extra: Any) -> dict[str, Any]:
+        """A continued page names no resourceVersion: the token carries the list's (the API server refuses both)."""
+        return {"limit": limit, "_continue": continue_token or None,
+                "resource_version": None if continue_token else resource_version or None,
+                "_request_timeout": self._timeout, **extra}
+
     def _watch_options(self, resource_version: str, timeout_seconds: int, **extra: Any) -> dict[str, Any]:
         return {"watch": True, "resource_version": resource_version or None, "allow_watch_bookmarks": True,
                 "timeout_seconds": timeout_seconds, "_request_timeout": self._watch_timeout(timeout_seconds), **extra}
@@ -220,7 +255,8 @@ class KubeClient:
         """apps/v1 Deployments of a namespace (raw objects) and the list's resourceVersion."""
         response = self._call(self._apps.list_namespaced_deployment, namespace, label_selector=label_selector or None,
                               _request_timeout=self._timeout)
-        return list_body(read_json(response))
+        page = list_page(read_json(response))  # a namespace's Deployments of one serving: one page
+        return page.items, page.resource_version
 
     # -- logs ------------------------------------------------------------------------------------
     def stream_pod_log(
@@ -313,4 +349,5 @@ def _translate(exc: Exception) -> KubeError:
     return KubeUnavailable(f"API server unreachable: {exc}")
 
 
-__all__ = ["EVENTS_CORE", "EVENTS_V1", "KubeClient", "KubeStream", "KubeThrottled", "split_complete_lines"]
+__all__ = ["EVENTS_CORE", "EVENTS_V1", "PAGE_SIZE", "KubeClient", "KubeStream", "KubeThrottled", "ListPage",
+           "split_complete_lines"]

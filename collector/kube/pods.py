@@ -3,8 +3,13 @@
 Why a watch and not a lookup per file: enrichment must never cost an API call per line (or per
 file, on a node starting hundreds of pods), and the API server must see one cheap long-lived
 request per node, not a storm. So the cache lists the pods of its node once
-(``fieldSelector=spec.nodeName=<node>``), then watches from the list's resourceVersion with
-bookmarks (which keep that version fresh on a quiet node):
+(``fieldSelector=spec.nodeName=<node>``, ``resourceVersion=0``: answered from the API server's watch
+cache, which indexes pods by node, instead of a read of every pod from etcd per node; the answer is
+bounded by the node's pods, so that the watch cache ignores ``limit`` costs nothing), then watches from
+the list's resourceVersion with bookmarks (which keep that version fresh on a quiet node). Without a
+node (``servelog events``: every serving pod of the cluster) the list is a consistent one, read
+``limit`` pods a page, so memory holds a page of the cluster, not all of it. The loop itself (pages,
+410 relists, backoff) is :class:`collector.kube.reflector.ListWatch`, shared with the history feeds:
 
 - ``ADDED`` / ``MODIFIED`` replace a pod's metadata; ``BOOKMARK`` only moves the resourceVersion.
 - ``DELETED`` marks the pod deleted but keeps its metadata for ``deleted_ttl`` seconds (clock
@@ -22,31 +27,26 @@ bookmarks (which keep that version fresh on a quiet node):
 Lookups are dictionary reads under a lock. :meth:`wait_for` lets a reader of a brand-new pod's log
 wait a bounded time for the watch to deliver the pod. Metrics stay outside: ``on_event`` is called
 with ``LIST`` (the first list), ``RELIST``, each watch event type (``ADDED``, ``MODIFIED``,
-``DELETED``, ``BOOKMARK``), ``GONE`` (a 410) and ``FAILURE`` (an error before a backoff).
+``DELETED``, ``BOOKMARK``), ``GONE`` (a 410), ``LIST_EXPIRED`` (a slow list started again) and
+``FAILURE`` (an error before a backoff).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
-
-from collector.errors import KubeError, KubeGone
 from collector.kube.presets import is_excluded, pod_metadata
+from collector.kube.reflector import PAGE_SIZE, ListWatch, Objects, Stream
+from collector.kube.streams import ListPage
 from collector.model import PodMetadata
 from collector.settings import Settings
 
-log = structlog.get_logger(__name__)
-
-# A watch that ends cleanly sooner than this without delivering anything is treated like a failure
-# (backoff before the next one): a misbehaving proxy must not turn the loop into a busy spin.
-_MIN_USEFUL_WATCH_SECONDS = 1.0
+_EXPIRE_EVERY = 10.0  # seconds of the cache's clock between sweeps of deleted pods while watching
 
 
 @dataclasses.dataclass(slots=True)
@@ -54,6 +54,7 @@ class _Entry:
     pod: dict[str, Any]
     meta: PodMetadata
     deleted_at: float | None = None
+    listed: int = 0  # the list generation that last held this pod
 
 
 class PodWatchCache:
@@ -78,6 +79,7 @@ class PodWatchCache:
         backoff_max: float = 30.0,
         on_pod: Callable[[str, dict[str, Any]], None] | None = None,
         keep: Callable[[Mapping[str, Any]], bool] | None = None,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         """``client`` is a :class:`~collector.kube.client.KubeClient` (or anything with its
         ``list_pods``/``watch_pods``); ``clock`` drives the deleted-pod TTL only.
@@ -89,25 +91,27 @@ class PodWatchCache:
         reach ``on_pod``), so a cluster-wide watch holds only the pods it cares about."""
         self._client = client
         self._field_selector = f"spec.nodeName={node_name}" if node_name else ""
+        self._list_version = "0" if node_name else ""  # see the module docstring
         self._label_selector = label_selector
         self._exclude_label = exclude_label
         self._ttl = deleted_ttl
         self._watch_timeout = watch_timeout
+        self._page_size = page_size
         self._custom = dict(custom_fields or {})
         self._own_pod = own_pod or None
         self._clock = clock
         self._on_event = on_event or (lambda _kind: None)
-        self._backoff_initial = backoff_initial
-        self._backoff_max = max(backoff_max, backoff_initial)
         self._on_pod = on_pod
         self._keep = keep
         self._cond = threading.Condition()
         self._entries: dict[str, _Entry] = {}
-        self._resource_version = ""
+        self._generation = 0
         self._synced = False
-        self._stop = threading.Event()
-        self._stream: Any = None  # the watch being read, so stop() can abort it
-        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._last_expiry = clock()
+        self._loop = ListWatch("pods", list_page=self._list_page, watch=self._open_watch, handler=self,
+                               on_status=self._on_event, backoff_initial=backoff_initial, backoff_max=backoff_max,
+                               log_prefix="pod")
 
     @classmethod
     def from_settings(cls, settings: Settings, *, on_event: Callable[[str], None] | None = None) -> PodWatchCache:
@@ -137,7 +141,7 @@ class PodWatchCache:
             while True:
                 found = self.lookup(pod_uid)
                 remaining = deadline - time.monotonic()
-                if found is not None or remaining <= 0 or self._stop.is_set():
+                if found is not None or remaining <= 0 or self._stopping:
                     return found
                 self._cond.wait(remaining)
 
@@ -149,48 +153,59 @@ class PodWatchCache:
 
     @property
     def resource_version(self) -> str:
-        return self._resource_version
+        return self._loop.resource_version
 
     def __len__(self) -> int:
         with self._cond:
             return len(self._entries)
 
-    # -- state changes (public so tests and the loop share one path) ------------------------------
+    # -- state changes (the loop's ListWatchHandler; public so tests and the loop share one path) -----
     def relist(self) -> None:
-        """List the node's pods and make the cache match (pods gone meanwhile are marked deleted)."""
-        first = not self._synced
-        items, resource_version = self._client.list_pods(field_selector=self._field_selector,
-                                                         label_selector=self._label_selector)
-        now = self._clock()
-        changes: list[tuple[str, dict[str, Any]]] = []
+        """List the pods (page by page) and make the cache match: pods gone meanwhile are marked deleted."""
+        self._loop.relist()
+
+    def list_started(self) -> None:
         with self._cond:
-            listed: set[str] = set()
+            self._generation += 1
+
+    def listed_page(self, items: Objects) -> None:
+        listed: list[dict[str, Any]] = []
+        with self._cond:
             for pod in items:
                 uid = _uid(pod)
                 if uid:
-                    listed.add(uid)
                     self._upsert(uid, pod)
-                    changes.append(("LISTED", pod))
-            for uid, entry in self._entries.items():
-                if uid not in listed and entry.deleted_at is None:
-                    self._mark_deleted(entry, now)
-                    changes.append(("DELETED", entry.pod))
-            self._resource_version = resource_version
+                    entry = self._entries.get(uid)
+                    if entry is not None:
+                        entry.listed = self._generation
+                    listed.append(pod)
+        if self._on_pod is not None:
+            for pod in listed:
+                self._on_pod("LISTED", pod)
+
+    def list_done(self, resource_version: str) -> None:
+        now = self._clock()
+        with self._cond:
+            gone = [entry for entry in self._entries.values()
+                    if entry.listed != self._generation and entry.deleted_at is None]
+            for entry in gone:
+                self._mark_deleted(entry, now)
             self._synced = True
             self._cond.notify_all()
         if self._on_pod is not None:
-            for kind, pod in changes:
-                self._on_pod(kind, pod)
-        self._on_event("LIST" if first else "RELIST")
-        log.info("pod_watch_listed", pods=len(listed), resource_version=resource_version)
+            for entry in gone:
+                self._on_pod("DELETED", entry.pod)
+        self.expire()
+
+    def changed(self, kind: str, obj: dict[str, Any]) -> None:
+        self.apply(kind, obj)
+        if self._clock() - self._last_expiry >= _EXPIRE_EVERY:
+            self.expire()
 
     def apply(self, kind: str, obj: dict[str, Any]) -> None:
         """One watch event."""
         uid = _uid(obj)
         with self._cond:
-            version = (obj.get("metadata") or {}).get("resourceVersion")
-            if version:
-                self._resource_version = str(version)
             if kind in ("ADDED", "MODIFIED") and uid:
                 self._upsert(uid, obj)
             elif kind == "DELETED" and uid:
@@ -205,7 +220,7 @@ class PodWatchCache:
 
     def expire(self) -> None:
         """Forget pods deleted longer ago than the TTL."""
-        now = self._clock()
+        now = self._last_expiry = self._clock()
         with self._cond:
             for uid in [uid for uid, entry in self._entries.items() if self._expired(entry, now)]:
                 del self._entries[uid]
@@ -227,94 +242,48 @@ class PodWatchCache:
         entry.deleted_at = now
         entry.meta = dataclasses.replace(entry.meta, deleted=True)
 
-    # -- the loop --------------------------------------------------------------------------------
+    # -- the loop (collector.kube.reflector.ListWatch) --------------------------------------------
+    def _list_page(self, continue_token: str) -> ListPage:
+        page: ListPage = self._client.list_pods_page(
+            continue_token=continue_token, limit=self._page_size, resource_version=self._list_version,
+            field_selector=self._field_selector, label_selector=self._label_selector)
+        return page
+
+    def _open_watch(self, resource_version: str) -> Stream:
+        stream: Stream = self._client.watch_pods(resource_version=resource_version, field_selector=self._field_selector,
+                                                 label_selector=self._label_selector,
+                                                 timeout_seconds=self._watch_timeout)
+        return stream
+
     def run(self, iterations: int | None = None) -> None:
         """List, then watch, until stopped. ``iterations`` bounds the attempts (one list and/or one
         watch request, or one failure and its backoff), so tests can run the loop inline."""
-        backoff = self._backoff_initial
-        need_list = not self._synced
-        done = 0
-        while not self._stop.is_set() and (iterations is None or done < iterations):
-            done += 1
-            started, delivered = time.monotonic(), 0
-            try:
-                if need_list:
-                    self.relist()
-                    need_list = False
-                delivered = self._watch_once()
-            except KubeGone:
-                log.info("pod_watch_expired", resource_version=self._resource_version, action="relist")
-                self._on_event("GONE")
-                need_list = True
-                continue  # relisting is the remedy: no backoff
-            except KubeError as exc:
-                if self._stop.is_set():
-                    break
-                self._on_event("FAILURE")
-                delay = _jittered(backoff, getattr(exc, "retry_after", None), self._backoff_max)
-                log.warning("pod_watch_failed", error=str(exc), synced=self._synced, retry_in=round(delay, 3))
-                backoff = min(backoff * 2, self._backoff_max)
-                self._stop.wait(delay)
-                continue
-            finally:
-                self.expire()
-            if delivered or time.monotonic() - started >= _MIN_USEFUL_WATCH_SECONDS:
-                backoff = self._backoff_initial  # the server ended the watch (its timeout): resume at once
-            else:
-                self._stop.wait(_jittered(backoff, None, self._backoff_max))
-                backoff = min(backoff * 2, self._backoff_max)
+        self._loop.run(iterations)
 
-    def _watch_once(self) -> int:
-        """One watch request from the current resourceVersion; the number of events it delivered."""
-        stream = self._client.watch_pods(resource_version=self._resource_version,
-                                         field_selector=self._field_selector,
-                                         label_selector=self._label_selector, timeout_seconds=self._watch_timeout)
-        delivered = 0
-        with self._cond:
-            self._stream = stream
-        try:
-            if self._stop.is_set():
-                return 0
-            for kind, obj in stream:
-                self.apply(kind, obj)
-                delivered += 1
-                if self._stop.is_set():
-                    break
-        finally:
-            with self._cond:
-                self._stream = None
-            close = getattr(stream, "close", None)
-            if callable(close):
-                close()
-        return delivered
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._loop.thread
+
+    def alive(self) -> bool:
+        """The loop runs (or was not started, or was stopped); False when it crashed (see ``error``)."""
+        return self._loop.alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._loop.error
 
     def start(self) -> PodWatchCache:
         """Run the loop in a daemon thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self.run, name="pod-watch", daemon=True)
-            self._thread.start()
+        self._loop.start("pod-watch")
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the loop: abort the watch being read and wait (bounded) for the thread."""
-        self._stop.set()
+        """Stop the loop: abort the watch being read and wait (bounded) for the thread; waiters give up."""
         with self._cond:
-            stream = self._stream
-            self._cond.notify_all()  # waiters in wait_for give up
-        close = getattr(stream, "close", None)
-        if callable(close):
-            close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            self._stopping = True
+            self._cond.notify_all()
+        self._loop.stop(timeout)
 
 
 def _uid(pod: Mapping[str, Any]) -> str:
     return str((pod.get("metadata") or {}).get("uid") or "")
-
-
-def _jittered(backoff: float, retry_after: float | None, ceiling: float) -> float:
-    """The next pause: the backoff with jitter (50-100 %), at least the server's Retry-After, bounded."""
-    delay = backoff * random.uniform(0.5, 1.0)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return min(delay, ceiling)

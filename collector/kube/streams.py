@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 import urllib3
@@ -119,10 +119,26 @@ def read_json(response: Any) -> Any:
 
 
 def list_body(body: Any) -> tuple[list[dict[str, Any]], str]:
+    page = list_page(body)
+    return page.items, page.resource_version
+
+
+class ListPage(NamedTuple):
+    """One page of a list: its objects, the list's resourceVersion and the token of the next page ('' at the end)."""
+
+    items: list[dict[str, Any]]
+    resource_version: str
+    continue_token: str
+
+
+def list_page(body: Any) -> ListPage:
+    """A list response (``PodList``, ``EventList``, ...) as a :class:`ListPage`."""
     if not isinstance(body, dict):
         raise KubeUnavailable("the API server answered a list with something that is not an object")
     items = [item for item in body.get("items") or [] if isinstance(item, dict)]
-    return items, str((body.get("metadata") or {}).get("resourceVersion") or "")
+    meta = body.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    return ListPage(items, str(meta.get("resourceVersion") or ""), str(meta.get("continue") or ""))
 
 
 def _chunks(response: Any) -> Iterator[bytes]:

@@ -63,8 +63,8 @@ def document_key(doc: Mapping[str, Any]) -> Key:
         return (kind, doc.get("involved_name"), doc.get("condition_type"), doc.get("condition_status"), doc.get("reason"),
                 doc.get("timestamp"))
     if kind == "model_status":
-        return (kind, doc.get("involved_name"), doc.get("transition_status"), doc.get("model_state"),
-                doc.get("target_model_state"), doc.get("timestamp"))
+        return (kind, doc.get("involved_name"), doc.get("model_version"), doc.get("transition_status"),
+                doc.get("model_state"), doc.get("target_model_state"), doc.get("timestamp"))
     return (kind, doc.get("involved_name"), doc.get("component"), doc.get("revision"), doc.get("ready_revision"),
             tuple(doc.get("traffic") or ()))
 
@@ -194,9 +194,12 @@ class HistoryScenario:
                                      "states": {"activeModelState": active, "targetModelState": target},
                                      **({"lastFailureInfo": failure} if failure else {})}
             failing = transition == "BlockedByFailedLoad" or "FailedToLoad" in (active, target)
-            epoch = max(c["lastTransitionTime"] for c in status["conditions"]) if status["conditions"] else when
-            ts = failure["time"] if failing and failure else epoch
-            self._expect(("model_status", isvc.name, transition, active, target, nanos(ts)),
+            # its own time: the failure's, else the predictor's readiness transition (the model status is the predictor's)
+            times = {c["type"]: c["lastTransitionTime"] for c in status["conditions"]}
+            own = times.get("PredictorReady") or times.get("LatestDeploymentReady") or times.get("Ready") or (
+                obj["metadata"]["creationTimestamp"])
+            ts = failure["time"] if failing and failure else own
+            self._expect(("model_status", isvc.name, version, transition, active, target, nanos(ts)),
                          {"serving_name": isvc.name, "model_version": version, "component": "predictor"})
         isvc.obj = self.kube.update_isvc(obj)
 

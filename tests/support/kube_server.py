@@ -6,7 +6,9 @@ streams), not against a mocked client. This server implements the part of the AP
 the way the API server answers it:
 
 - ``GET /api/v1/pods``, ``/api/v1/namespaces/{ns}/pods``: a PodList whose ``metadata.resourceVersion``
-  is the store's current version; ``fieldSelector`` (``=``, ``==``, ``!=`` on any dotted path, e.g.
+  is the store's current version; ``limit`` + ``continue`` pages read from one snapshot, an expired
+  continue token answering ``410 Expired``, ``resourceVersion=0`` answered unpaged as the watch cache
+  does (:mod:`tests.support.kube_lists`); ``fieldSelector`` (``=``, ``==``, ``!=`` on any dotted path, e.g.
   ``spec.nodeName=node-1``) and ``labelSelector`` (``=``, ``==``, ``!=``, ``in``, ``notin``,
   ``key``, ``!key``).
 - ``?watch=true``: JSON lines ``{"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, "object": ...}`` from
@@ -37,9 +39,9 @@ the way the API server answers it:
 Test controls: :meth:`add_pod`, :meth:`update_pod`, :meth:`delete_pod`, :meth:`add_event`,
 :meth:`repeat_event` (count or series growth), :meth:`delete_event`, :meth:`add_isvc`,
 :meth:`update_isvc`, :meth:`delete_isvc`, :meth:`install_kserve`, :meth:`add_deployment`, :meth:`touch`,
-:meth:`compact`, :meth:`drop_watches`,
+:meth:`compact`, :meth:`expire_lists`, :meth:`drop_watches`,
 :meth:`stall_watches`, :meth:`send_bookmark`, :meth:`append_log`, :meth:`terminate_container`, :meth:`restart_container`,
-:meth:`drop_log_streams`, :meth:`fail_next` (e.g. 429 with ``Retry-After``, 500), :meth:`set_delay`.
+:meth:`drop_log_streams`, :meth:`fail_next` (e.g. 429 with ``Retry-After``, 500), :meth:`clear_failures`, :meth:`set_delay`.
 ``requests`` records every request line. Binds 127.0.0.1 on port 0; :meth:`close` cuts every
 connection and joins every thread.
 """
@@ -64,6 +66,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
+from tests.support.kube_lists import BadContinue, ContinueExpired, ListSnapshots
 from tests.support.kube_objects import ISVC_API, as_core_event, core_event_to_v1, repeated
 
 RESOURCES = {"pods": ("Pod", "PodList"), "events": ("Event", "EventList"),
@@ -318,8 +321,11 @@ class KubeApiServer:
     """The loopback API server (see the module docstring). Use as a context manager."""
 
     def __init__(self, *, bookmark_interval: float = 1.0, gone_as_status: bool = False,
-                 default_watch_timeout: float = 1800.0, start_rv: int = 1000, kserve_installed: bool = True) -> None:
+                 default_watch_timeout: float = 1800.0, start_rv: int = 1000, kserve_installed: bool = True,
+                 watch_cache: bool = True) -> None:
         self.bookmark_interval = bookmark_interval
+        self.watch_cache = watch_cache
+        self._lists = ListSnapshots()
         self.kserve_installed = kserve_installed
         self.gone_as_status = gone_as_status
         self.default_watch_timeout = default_watch_timeout
@@ -536,9 +542,25 @@ class KubeApiServer:
             self._rv += 1
 
     def compact(self) -> None:
-        """Forget history up to now: watches from an older resourceVersion get 410 Expired."""
+        """Forget history up to now: watches from an older resourceVersion get 410 Expired, and so do the
+        continue tokens of lists whose snapshot is older (etcd compacted it away)."""
         with self._cond:
             self._compacted = self._rv
+            self._lists.expire(before=self._rv)
+
+    def expire_lists(self, *, after_pages: int = 0) -> None:
+        """Every continue token handed out so far expires (410 with an inconsistent remainder token); with
+        ``after_pages``, once that many more list pages were served (a list in progress expires midway)."""
+        with self._cond:
+            if after_pages:
+                self._lists.expire_after(after_pages)
+            else:
+                self._lists.expire()
+
+    @property
+    def list_pages_served(self) -> int:
+        with self._cond:
+            return self._lists.pages_served
 
     def drop_watches(self) -> None:
         """Cut every open watch connection (no final chunk: the client sees a broken stream)."""
@@ -575,6 +597,11 @@ class KubeApiServer:
         only requests whose path contains ``path`` (or satisfies it, when callable) count."""
         with self._cond:
             self._failures.extend(_Failure(status, retry_after, path) for _ in range(count))
+
+    def clear_failures(self) -> None:
+        """Forget the failures :meth:`fail_next` still holds."""
+        with self._cond:
+            self._failures.clear()
 
     def set_delay(self, seconds: float, *, path: str | None = None) -> None:
         """Wait ``seconds`` before answering each request (whose path contains ``path``); 0 clears."""
@@ -721,11 +748,29 @@ class KubeApiServer:
               view: View, api_version: str) -> None:
         if not self._check_selectors(h, query):
             return
+        try:
+            limit = int(query.get("limit") or 0)
+        except ValueError:
+            return h.send_json(400, status_body(400, f"invalid limit {query.get('limit')!r}"))
+        if query.get("continue") and query.get("resourceVersion") not in (None, "", "0"):
+            return h.send_json(400, status_body(400, "specifying resource version is not allowed when using continue"))
+        if query.get("resourceVersion") == "0" and self.watch_cache and not query.get("continue"):
+            limit = 0  # answered from the watch cache, which ignores limit
         with self._cond:
-            items = [view(copy.deepcopy(o)) for o in self._store[resource].values() if self._selects(o, namespace, query)]
-            rv = self._rv
-        h.send_json(200, {"kind": RESOURCES[resource][1], "apiVersion": api_version,
-                          "metadata": {"resourceVersion": str(rv)}, "items": items})
+            try:
+                chunk, rv, token = self._lists.page(resource, self._store[resource].values, self._rv, limit=limit,
+                                                    token=query.get("continue", ""))
+            except ContinueExpired as exc:
+                body = status_body(410, str(exc), reason="Expired")
+                body["metadata"] = {"continue": exc.remainder} if exc.remainder else {}
+                return h.send_json(410, body)
+            except BadContinue as exc:
+                return h.send_json(400, status_body(400, str(exc)))
+        items = [view(o) for o in chunk if self._selects(o, namespace, query)]
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if token:
+            meta["continue"] = token
+        h.send_json(200, {"kind": RESOURCES[resource][1], "apiVersion": api_version, "metadata": meta, "items": items})
 
     def _get(self, h: _Handler, resource: str, namespace: str, name: str) -> None:
         with self._cond:

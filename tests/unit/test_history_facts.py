@@ -9,11 +9,13 @@ import orjson
 import pytest
 
 from collector import model as m
-from collector.sources.history.documents import Fact, encode, history_id, parse_time
+from collector.kube.objects import api_time, container_of_field_path, integer, mapping, text
+from collector.sources.history.documents import Fact, encode, history_id
 from collector.sources.history.events import event_fact, view_event
 from collector.sources.history.inferenceservice import isvc_facts, isvc_fields
 from collector.sources.history.lifecycle import instance_key, pod_facts
 from collector.sources.history.owners import ServingIndex, pod_document_fields
+from collector.transforms.cri import parse_timestamp
 from tests.support.kube_objects import core_event_to_v1, history_fixture, items, repeated, v1_event_to_core
 
 IRIS_UID = "0f4b8f3e-6c1d-4c7a-9d0e-2b5f6a7c8d91"
@@ -40,19 +42,38 @@ def kinds(facts: list[Fact]) -> list[str]:
     ("2026-11-24T09:11:42.123456789Z", 1795511502 * 10**9 + 123_456_789),
 ])
 def test_api_times_in_seconds_microseconds_and_offsets_parse_to_nanoseconds(text: str, expected: int) -> None:
-    assert parse_time(text) == expected
+    assert api_time(text) == expected
 
 
-@pytest.mark.parametrize("value", [None, "", "yesterday", "2026-11-24T09:11:42", 1795511502, {}])
+@pytest.mark.parametrize("value", [None, "", "yesterday", "2026-11-24T09:11:42", 1795511502, {},
+                                   "2026-11-24t09:11:42z", "2026-11-24 09:11:42Z", "2026-11-24T09:11:42z",
+                                   "2026-11-24T09:11:42+0100", "2026-02-30T09:11:42Z"])
 def test_absent_or_invalid_times_are_none_never_an_exception(value: Any) -> None:
-    assert parse_time(value) is None
+    assert api_time(value) is None
+
+
+@pytest.mark.parametrize("text", ["2026-11-24T09:11:42Z", "2026-11-24T09:11:42.318204Z", "2026-11-24T9:11:42Z",
+                                  "2026-11-24T09:11:42,5Z", "2026-11-24T09:11:42.1234567891Z", "2026-11-24t09:11:42Z",
+                                  "2026-11-24T09:11:42+24:00", "2026-11-24T09:11:42 Z"])
+def test_api_times_follow_the_one_timestamp_rule_of_the_logs(text: str) -> None:
+    """Kubernetes writes object times with Go, as the kubelet writes log timestamps: one parser for both."""
+    parsed = parse_timestamp(text)
+    assert api_time(text) == (parsed[0] if parsed else None)
+
+
+def test_an_event_time_that_is_no_rfc_3339_falls_back_to_the_next_place_kubernetes_puts_it() -> None:
+    event = by_reason(items("events-core"), "Unhealthy", "x2x9p")  # first 09:12:02, last 09:12:22
+    event["lastTimestamp"] = event["lastTimestamp"].replace("T", " ")
+    view = view_event(event)
+    assert view is not None and view.ts_ns == api_time("2026-11-24T09:12:02Z")
 
 
 def test_ids_are_pure_functions_of_kind_and_identity_and_the_index_of_the_day() -> None:
-    fact = Fact("event", ("uid-1", "3"), 1795511502 * 10**9, {m.F_NAMESPACE: "kserve-test"})
-    assert fact.doc_id == Fact("event", ("uid-1", "3"), 1, {}).doc_id == history_id("event", ["uid-1", "3"])
-    assert fact.doc_id != Fact("event", ("uid-1", "4"), 1, {}).doc_id
-    assert fact.doc_id != Fact("termination", ("uid-1", "3"), 1, {}).doc_id
+    at = "2026-11-24T09:11:42Z"
+    fact = Fact("event", ("uid-1", "3", at), at, {m.F_NAMESPACE: "kserve-test"})
+    assert fact.doc_id == Fact("event", ("uid-1", "3", at), at, {}).doc_id == history_id("event", ["uid-1", "3", at])
+    assert fact.doc_id != Fact("event", ("uid-1", "4", at), at, {}).doc_id
+    assert fact.doc_id != Fact("termination", ("uid-1", "3", at), at, {}).doc_id
     index, piece = encode(fact, index_template="serving-events-{date}")
     action, source = (orjson.loads(line) for line in piece.splitlines())
     assert index == "serving-events-2026.11.24"
@@ -62,7 +83,8 @@ def test_ids_are_pure_functions_of_kind_and_identity_and_the_index_of_the_day() 
 
 
 def test_documents_never_carry_nulls_or_empty_values() -> None:
-    doc = Fact("waiting", ("x",), 1, {"reason": "ErrImagePull", "message": "", "exit_code": None, "traffic": []}).document()
+    at = "2026-11-24T09:11:42Z"
+    doc = Fact("waiting", ("x", at), at, {"reason": "ErrImagePull", "message": "", "exit_code": None, "traffic": []}).document()
     assert set(doc) == {"reason", "timestamp", "event_kind", "doc_id"}
 
 
@@ -74,10 +96,10 @@ def test_kubelet_events_with_a_null_event_time_and_scheduler_events_with_null_fi
     assert pulling.source == "kubelet" and pulling.host == "gpu-node-1" and pulling.occurrence == 1
     scheduled = view_event(by_reason(events, "Scheduled"))
     assert scheduled is not None and scheduled.source == "default-scheduler"
-    assert scheduled.ts_ns == parse_time("2026-11-24T09:11:42.318204Z") and scheduled.first_ns == scheduled.ts_ns
+    assert scheduled.ts_ns == api_time("2026-11-24T09:11:42.318204Z") and scheduled.first_ns == scheduled.ts_ns
     failed = view_event(by_reason(events, "FailedScheduling"))
     assert failed is not None and failed.occurrence == 4, "series.count is the occurrence"
-    assert failed.ts_ns == parse_time("2026-11-24T10:12:10.602953Z"), "the last observation of the series"
+    assert failed.ts_ns == api_time("2026-11-24T10:12:10.602953Z"), "the last observation of the series"
 
 
 def test_an_event_read_through_either_api_is_the_same_document() -> None:
@@ -106,7 +128,26 @@ def test_each_growth_of_a_count_or_series_is_a_new_occurrence_and_the_same_count
     assert event_fact(first, {}).doc_id != event_fact(second, {}).doc_id
     assert event_fact(second, {}).doc_id == event_fact(view_event(copy.deepcopy(again)), {}).doc_id  # type: ignore[arg-type]
     series = repeated(by_reason(events, "FailedScheduling"), "2026-11-24T10:22:10Z")
-    assert view_event(series).occurrence == 5 and view_event(series).ts_ns == parse_time("2026-11-24T10:22:10Z")  # type: ignore[union-attr]
+    assert view_event(series).occurrence == 5 and view_event(series).ts_ns == api_time("2026-11-24T10:22:10Z")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("field_path", "container", "init"), [
+    ("spec.containers{kserve-container}", "kserve-container", False),
+    ("spec.initContainers{storage-initializer}", "storage-initializer", True),
+    ("spec.ephemeralContainers{debugger}", "debugger", False),
+    ("spec.containers", "", False), ("metadata.name", "", False)])
+def test_the_container_an_event_is_about_comes_from_its_field_path(field_path: str, container: str, init: bool) -> None:
+    event = by_reason(items("events-core"), "Pulling")
+    event["involvedObject"]["fieldPath"] = field_path
+    view = view_event(event)
+    assert view is not None and (view.container, view.init_container) == (container, init)
+    assert container_of_field_path(field_path) == ((container, field_path[5:field_path.index("{")]) if container else None)
+
+
+@pytest.mark.parametrize(("value", "as_text", "as_integer"), [
+    (None, "", None), ("3", "3", 3), (" -2", " -2", -2), (3, "3", 3), (True, "True", None), ({}, "", None), ([1], "", None)])
+def test_the_tolerant_readers_never_raise(value: Any, as_text: str, as_integer: int | None) -> None:
+    assert (text(value), integer(value), mapping(value)) == (as_text, as_integer, value if isinstance(value, dict) else {})
 
 
 def test_an_event_with_no_time_at_all_is_refused_rather_than_stamped_with_the_reading_time() -> None:

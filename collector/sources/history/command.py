@@ -10,7 +10,9 @@ The documents go through the same pipeline as the logs (:class:`collector.app.Ap
 senders, ``create``, ordered acknowledgements, checkpoints); only the source differs
 (:class:`collector.sources.history.source.HistorySource`). One small Deployment runs it for the whole
 cluster (``deploy/events-deployment.yaml``); its documents' ids are deterministic, so a second
-replica is safe without leader election.
+replica is safe without leader election. ``--once`` exits non-zero (1) when something that exists
+could not be read (InferenceServices the ClusterRole forbids: 403), as ``run --once`` does for
+unreadable log files; a cluster without the KServe CRD (404) is no failure.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ def run_history(settings: Settings) -> int:
     finally:
         if server is not None:
             server.stop()
+    if settings.once and summary.failed is None and (problems := sources[0].problems()):
+        summary.failed = "; ".join(problems)  # like run --once with unreadable input: not everything was read
     from collector.runner import exit_status, failure_message  # noqa: PLC0415 - the same verdict as run's
 
     status, reason = exit_status(summary), failure_message(summary)

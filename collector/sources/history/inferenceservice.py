@@ -4,17 +4,26 @@ What KServe says about a deployment (``docs``: ``../shared/research/kserve-statu
 
 - ``isvc_condition``: identity (isvc uid, condition type, status, reason, ``lastTransitionTime``);
   timestamp ``lastTransitionTime``.
-- ``model_status``: identity (isvc uid, observed generation, digest of ``status.modelStatus``);
-  timestamp ``lastFailureInfo.time`` for a failure, else the status's latest transition.
+- ``model_status``: identity (isvc uid, observed generation, digest of ``status.modelStatus``, its
+  time); timestamp ``lastFailureInfo.time`` for a failure, else the ``lastTransitionTime`` of
+  ``PredictorReady`` (the model status is the predictor's: loading it is what makes the predictor
+  ready or not).
 - ``revision``: identity (isvc uid, component, latest created / latest ready revision, digest of
-  ``traffic``); timestamp the status's latest transition.
+  ``traffic``, its time); timestamp the latest ``lastTransitionTime`` of the component's own
+  ``<Component>ConfigurationReady`` (a revision created, or ready) and ``<Component>RouteReady``
+  (traffic moved) conditions.
 
 Knative's condition sets move ``lastTransitionTime`` whenever a condition's status, reason or
 message changes, so (type, status, reason, time) names each change exactly. ``modelStatus`` and the
 revisions have no time of their own: their identity is their content (plus the observed generation
 for the model status: the model status of each generation of the spec is recorded, so a model loaded
-again after a rollout is a new document), their timestamp the most recent condition transition of the
-same status (``status epoch``).
+again after a rollout is a new document) and the transition time of the component's own conditions,
+which is their timestamp. That time is part of the identity (as for every fact, see
+:mod:`collector.sources.history.documents`): a transition of an unrelated condition (``IngressReady``,
+``Ready``) moves neither their ``_id`` nor their index; a transition of the component's own
+conditions without a change of content states the same content again, at its new time. When the
+component's conditions are missing, ``LatestDeploymentReady``, then ``Ready``, then the object's
+creation is used.
 
 Fields: the InferenceService's name is ``serving_name``; the model name comes from the same
 presets as the pods' (a convention label or annotation, Hopsworks and Merlin labels, else the
@@ -25,19 +34,18 @@ revision carry, unless a convention label says otherwise.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from collector import model as m
-from collector.kube.presets import KNATIVE_REVISION, KSERVE_ISVC, fields_from_pod
-from collector.sources.history.documents import Fact, digest, first_time, integer, mapping, parse_time, severity, text
+from collector.kube.objects import integer, items, mapping, text
+from collector.kube.presets import KNATIVE_REVISION, KSERVE_ISVC, fields_from_pod, knative_generation
+from collector.sources.history.documents import Fact, digest, fact, first_time, latest_time, severity
 
 SOURCE = "isvc-status"
 COMPONENT_PREFIXES = {"Predictor": "predictor", "Transformer": "transformer", "Explainer": "explainer"}
 FAILED_MODEL_STATES = frozenset({"FailedToLoad"})
 FAILED_TRANSITIONS = frozenset({"BlockedByFailedLoad", "InvalidSpec"})
-_REVISION = re.compile(r"^.+-(?P<generation>\d{5})$")
 
 
 def _components(isvc: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -67,7 +75,7 @@ def isvc_fields(isvc: Mapping[str, Any], *, component: str | None = None, revisi
     labels.setdefault(KSERVE_ISVC, name)
     spec = _components(isvc).get(component or "predictor", {})
     revision = revision or text(spec.get("latestCreatedRevision")) or text(spec.get("latestReadyRevision"))
-    if revision and _REVISION.match(revision):
+    if revision and knative_generation({KNATIVE_REVISION: revision}) is not None:
         labels.setdefault(KNATIVE_REVISION, revision)
     if component:
         labels["component"] = component
@@ -80,12 +88,18 @@ def isvc_fields(isvc: Mapping[str, Any], *, component: str | None = None, revisi
     return fields
 
 
-def status_epoch(isvc: Mapping[str, Any]) -> int | None:
-    """The latest ``lastTransitionTime`` of the status's conditions (else the object's creation)."""
-    status = mapping(isvc.get("status"))
-    times = [t for c in status.get("conditions") or [] if isinstance(c, Mapping)
-             if (t := parse_time(c.get("lastTransitionTime"))) is not None]
-    return max(times) if times else first_time(mapping(isvc.get("metadata")).get("creationTimestamp"))
+def _transitions(isvc: Mapping[str, Any]) -> dict[str, str]:
+    """Each condition's ``lastTransitionTime`` (as written), by type."""
+    return {text(c.get("type")): text(c.get("lastTransitionTime"))
+            for c in items(mapping(isvc.get("status")).get("conditions")) if c.get("type")}
+
+
+def own_time(isvc: Mapping[str, Any], *condition_types: str) -> str:
+    """The latest transition of the given conditions; else ``LatestDeploymentReady``, ``Ready``, the creation."""
+    changed = _transitions(isvc)
+    return (latest_time(*(changed.get(kind) for kind in condition_types))
+            or first_time(changed.get("LatestDeploymentReady"), changed.get("Ready"),
+                          mapping(isvc.get("metadata")).get("creationTimestamp")))
 
 
 def _base(isvc: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,25 +109,23 @@ def _base(isvc: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def condition_facts(isvc: Mapping[str, Any], *, custom_fields: Mapping[str, str] | None = None) -> list[Fact]:
-    uid = text(mapping(isvc.get("metadata")).get("uid"))
-    epoch = status_epoch(isvc)
-    facts = []
-    for condition in mapping(isvc.get("status")).get("conditions") or []:
-        if not isinstance(condition, Mapping) or not condition.get("type"):
+    meta = mapping(isvc.get("metadata"))
+    uid = text(meta.get("uid"))
+    facts: list[Fact | None] = []
+    for condition in items(mapping(isvc.get("status")).get("conditions")):
+        if not condition.get("type"):
             continue
         kind, value = text(condition.get("type")), text(condition.get("status"))
-        reason, changed = text(condition.get("reason")), text(condition.get("lastTransitionTime"))
-        ts = parse_time(changed) or epoch
-        if ts is None:
-            continue
+        reason = text(condition.get("reason"))
+        at = first_time(condition.get("lastTransitionTime"), meta.get("creationTimestamp"))
         component = component_of(kind)
         base = _base(isvc, isvc_fields(isvc, component=component, custom_fields=custom_fields))
-        facts.append(Fact("isvc_condition", (uid, kind, value, reason, changed), ts, {
+        facts.append(fact("isvc_condition", (uid, kind, value, reason, at), at, {
             **base, m.H_CONDITION_TYPE: kind, m.H_CONDITION_STATUS: value, m.H_REASON: reason,
             m.H_TYPE: severity(value == "False"),
             m.F_MESSAGE: text(condition.get("message")) or f"{kind} is {value}" + (f" ({reason})" if reason else ""),
         }))
-    return facts
+    return [f for f in facts if f is not None]
 
 
 def model_status_fact(isvc: Mapping[str, Any], *, custom_fields: Mapping[str, str] | None = None) -> Fact | None:
@@ -125,9 +137,7 @@ def model_status_fact(isvc: Mapping[str, Any], *, custom_fields: Mapping[str, st
     active, target, transition = text(states.get("activeModelState")), text(states.get("targetModelState")), text(
         model.get("transitionStatus"))
     failing = transition in FAILED_TRANSITIONS or active in FAILED_MODEL_STATES or target in FAILED_MODEL_STATES
-    ts = (parse_time(failure.get("time")) if failing else None) or status_epoch(isvc)
-    if ts is None:
-        return None
+    at = (first_time(failure.get("time")) if failing else "") or own_time(isvc, "PredictorReady")
     generation = text(status.get("observedGeneration")) or text(meta.get("generation"))
     reason = (text(failure.get("reason")) or "FailedToLoad") if failing else (target or active or transition)
     words = [f"model {active or 'unknown'}"]
@@ -140,7 +150,7 @@ def model_status_fact(isvc: Mapping[str, Any], *, custom_fields: Mapping[str, st
         words.append(f"last failure {text(failure.get('reason'))}" + (f" (exit code {code})" if code else "")
                      + (f": {text(failure.get('message'))}" if failure.get("message") else ""))
     base = _base(isvc, isvc_fields(isvc, component="predictor", custom_fields=custom_fields))
-    return Fact("model_status", (text(meta.get("uid")), generation, digest(model)), ts, {
+    return fact("model_status", (text(meta.get("uid")), generation, digest(model), at), at, {
         **base, m.H_REASON: reason, m.H_TYPE: severity(failing), m.F_MESSAGE: "; ".join(words),
         m.H_EXIT_CODE: integer(failure.get("exitCode")) if failing else None, m.H_MODEL_STATE: active,
         m.H_TARGET_MODEL_STATE: target, m.H_TRANSITION_STATUS: transition,
@@ -150,14 +160,11 @@ def model_status_fact(isvc: Mapping[str, Any], *, custom_fields: Mapping[str, st
 
 def revision_facts(isvc: Mapping[str, Any], *, custom_fields: Mapping[str, str] | None = None) -> list[Fact]:
     uid = text(mapping(isvc.get("metadata")).get("uid"))
-    ts = status_epoch(isvc)
-    if ts is None:
-        return []
-    facts = []
+    facts: list[Fact | None] = []
     for component, spec in sorted(_components(isvc).items()):
         created, ready = text(spec.get("latestCreatedRevision")), text(spec.get("latestReadyRevision"))
         traffic = [f"{text(t.get('revisionName')) or ('latest' if t.get('latestRevision') else '?')}="
-                   f"{integer(t.get('percent')) or 0}" for t in spec.get("traffic") or [] if isinstance(t, Mapping)]
+                   f"{integer(t.get('percent')) or 0}" for t in items(spec.get("traffic"))]
         if not (created or ready or traffic):
             continue
         serving = [t for t in traffic if not t.endswith("=0")]
@@ -166,11 +173,13 @@ def revision_facts(isvc: Mapping[str, Any], *, custom_fields: Mapping[str, str] 
         if traffic:
             parts.append("traffic " + ", ".join(t.replace("=", " ") + "%" for t in traffic))
         base = _base(isvc, isvc_fields(isvc, component=component, custom_fields=custom_fields))
-        facts.append(Fact("revision", (uid, component, created, ready, digest(traffic)), ts, {
+        prefix = component.capitalize()
+        at = own_time(isvc, f"{prefix}ConfigurationReady", f"{prefix}RouteReady")
+        facts.append(fact("revision", (uid, component, created, ready, digest(traffic), at), at, {
             **base, m.H_REASON: reason, m.H_TYPE: "Normal", m.F_MESSAGE: "; ".join(parts), m.H_REVISION: created,
             m.H_READY_REVISION: ready, m.H_TRAFFIC: traffic,
         }))
-    return facts
+    return [f for f in facts if f is not None]
 
 
 def isvc_facts(isvc: Mapping[str, Any], *, custom_fields: Mapping[str, str] | None = None) -> list[Fact]:

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector import model as m
+from collector.kube.objects import mapping, text
 from collector.kube.presets import KNATIVE_CONFIGURATION, KNATIVE_REVISION, KNATIVE_SERVICE, fields_from_pod, pod_labels
 from collector.sources.files.paths import kserve_names_from_pod
-from collector.sources.history.documents import mapping, text
 from collector.sources.history.inferenceservice import isvc_fields
 
 _OWNER_NAME = re.compile(r"^(?P<isvc>[a-z0-9][-a-z0-9]*?)-(?P<component>predictor|transformer|explainer)(?:-default)?"

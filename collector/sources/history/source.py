@@ -34,10 +34,11 @@ import structlog
 
 from collector import model as m
 from collector.errors import CollectorError
+from collector.kube.objects import mapping, text
 from collector.pipeline.batcher import Batcher, Stopped
 from collector.settings import Settings
-from collector.sources.history.documents import Fact, encode, mapping, text
-from collector.sources.history.events import event_fact, view_event
+from collector.sources.history.documents import Fact, encode
+from collector.sources.history.events import EventView, event_fact, view_event
 from collector.sources.history.inferenceservice import isvc_facts
 from collector.sources.history.lifecycle import pod_facts
 from collector.sources.history.metrics import HistoryMetrics
@@ -59,6 +60,7 @@ class Feed(Protocol):
     def stop(self) -> None: ...
     def synced(self) -> bool: ...
     def healthy(self) -> tuple[bool, str]: ...
+    def problems(self) -> list[str]: ...
 
 
 class _Seen:
@@ -96,7 +98,9 @@ class HistorySource:
         self.lock = threading.Lock()
         self._pod_arrived = threading.Condition(self.lock)
         self._seen = _Seen()
-        self._event_counts: dict[str, int] = {}
+        self._event_counts: dict[str, int] = {}  # event uid -> highest occurrence handed on
+        self._events_listed: set[str] = set()  # uids of _event_counts the list in progress holds
+        self._isvcs_listed: set[str] = set()
         self._include = set(settings.pipeline.include_namespaces)
         self._exclude = set(settings.pipeline.exclude_namespaces)
         self.wait_for_pods = False  # a pod watch runs: an event about an unknown pod may wait for it (bounded)
@@ -134,47 +138,70 @@ class HistorySource:
             uid = text(mapping(isvc.get("metadata")).get("uid"))
             self._emit("inferenceservices", isvc, uid, isvc_facts(isvc, custom_fields=self.settings.kubernetes.custom_fields))
 
-    def on_isvcs_listed(self, items: list[dict[str, Any]], *, active: bool = True) -> None:
+    def isvcs_list_started(self) -> None:
         with self.lock:
-            self.index.isvc_watch_active = active
-        for isvc in items:
-            self.on_isvc("LISTED", isvc)
-        if active:
-            with self.lock:
-                self.index.isvcs_listed({text(mapping(i.get("metadata")).get("uid")) for i in items})
+            self.index.isvc_watch_active = True
+            self._isvcs_listed = set()
 
-    def on_events_listed(self, items: list[dict[str, Any]]) -> None:
-        listed = {text(mapping(e.get("metadata")).get("uid")) for e in items}
+    def on_listed_isvc(self, isvc: dict[str, Any]) -> None:
+        self.on_isvc("LISTED", isvc)
         with self.lock:
-            self._event_counts = {uid: n for uid, n in self._event_counts.items() if uid in listed}
-        for event in items:
-            self.on_event("LISTED", event, live=False)
+            self._isvcs_listed.add(text(mapping(isvc.get("metadata")).get("uid")))
+
+    def isvcs_list_done(self) -> None:
+        with self.lock:
+            self.index.isvcs_listed(self._isvcs_listed)
+            self._isvcs_listed = set()
+
+    def isvcs_absent(self) -> None:
+        """No InferenceService watch (no CRD, or not allowed): names are resolved without them."""
+        with self.lock:
+            self.index.isvc_watch_active = False
+
+    def events_list_started(self) -> None:
+        with self.lock:
+            self._events_listed = set()
+
+    def on_listed_event(self, event: dict[str, Any]) -> None:
+        self.on_event("LISTED", event, live=False)
+
+    def events_list_done(self) -> None:
+        """A (re)list of Events ended: the counts of events it no longer holds (expired) are forgotten."""
+        with self.lock:
+            self._event_counts = {uid: n for uid, n in self._event_counts.items() if uid in self._events_listed}
+            self._events_listed = set()
 
     def on_event(self, kind: str, event: dict[str, Any], *, live: bool = True) -> None:
         view = view_event(event)
         with self.lock:
-            self._objects += 1
-            self.history_metrics.objects.labels("events").inc()
-            if view is None:
-                self.history_metrics.skipped.labels("no_time").inc()
-                return
-            if kind == "DELETED":  # expired: nothing new happened
-                self._event_counts.pop(view.uid, None)
-                return
-            if view.occurrence <= self._event_counts.get(view.uid, 0):
-                return
-            uid = view.involved_uid
-            if ((live or self.pods_stale) and self.wait_for_pods and view.involved_kind == "Pod" and uid
-                    and not self.index.knows_pod(uid)):
-                self._pod_arrived.wait_for(lambda: self.index.knows_pod(uid) or self._stopping,
-                                           timeout=self.settings.kubernetes.metadata_wait_seconds)
-            serving = self.index.resolve(kind=view.involved_kind, namespace=view.involved_namespace,
-                                         name=view.involved_name, uid=uid)
-            if serving is None and self.settings.history.serving_only:
-                self.history_metrics.skipped.labels("not_serving").inc()
-                return
-            if self._emit("events", event, "", [event_fact(view, serving or {})]):
-                self._event_counts[view.uid] = view.occurrence
+            self._on_event(kind, event, view, live=live)
+            if not live and view is not None and view.uid in self._event_counts:
+                self._events_listed.add(view.uid)  # still there: its count is kept (see events_list_done)
+
+    def _on_event(self, kind: str, event: dict[str, Any], view: EventView | None, *, live: bool) -> None:
+        """One event (under the lock)."""
+        self._objects += 1
+        self.history_metrics.objects.labels("events").inc()
+        if view is None:
+            self.history_metrics.skipped.labels("no_time").inc()
+            return
+        if kind == "DELETED":  # expired: nothing new happened
+            self._event_counts.pop(view.uid, None)
+            return
+        if view.occurrence <= self._event_counts.get(view.uid, 0):
+            return
+        uid = view.involved_uid
+        if ((live or self.pods_stale) and self.wait_for_pods and view.involved_kind == "Pod" and uid
+                and not self.index.knows_pod(uid)):
+            self._pod_arrived.wait_for(lambda: self.index.knows_pod(uid) or self._stopping,
+                                       timeout=self.settings.kubernetes.metadata_wait_seconds)
+        serving = self.index.resolve(kind=view.involved_kind, namespace=view.involved_namespace,
+                                     name=view.involved_name, uid=uid)
+        if serving is None and self.settings.history.serving_only:
+            self.history_metrics.skipped.labels("not_serving").inc()
+            return
+        if self._emit("events", event, "", [event_fact(view, serving or {})]):
+            self._event_counts[view.uid] = view.occurrence
 
     # -- emitting (under the lock) ---------------------------------------------------------------
     def _emit(self, resource: str, obj: Mapping[str, Any], owner: str, facts: list[Fact]) -> bool:
@@ -210,6 +237,10 @@ class HistorySource:
     # -- the app's Source ------------------------------------------------------------------------
     def synced(self) -> bool:
         return self.feed.synced()
+
+    def problems(self) -> list[str]:
+        """What the feed could not read although it exists (``--once`` fails on them)."""
+        return self.feed.problems()
 
     def run(self, stop: threading.Event, *, once: bool) -> None:
         if once:
