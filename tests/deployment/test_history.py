@@ -7,6 +7,7 @@ from typing import Any
 
 from collector.deployment import Status, deployment_history, fold_history, status_transitions
 from collector.deployment.history import with_count_suffix
+from collector.sources.history.inferenceservice import revision_facts
 from tests.deployment import builders as b
 
 POD = "sklearn-iris-predictor-00002-deployment-6d4c5f7b9-k7wq4"
@@ -172,8 +173,6 @@ def test_deployment_history_takes_the_names_from_the_documents() -> None:
 # -- revision documents as the history collector writes them (issue 11 review, D1) ------------------
 def revision(seconds: float, created: int, ready: int | None) -> dict[str, Any]:
     """The ``revision`` document ``servelog events`` writes for an InferenceService at that point of a rollout."""
-    from collector.sources.history.inferenceservice import revision_facts  # noqa: PLC0415 - the producer, as oracle
-
     (fact,) = revision_facts(b.isvc(latest_created=created, latest_ready=ready))
     return {**fact.fields, "event_kind": "revision", "timestamp": b.micro(seconds)[:-1] + "000Z",
             "doc_id": f"revision-{created}-{ready}-{seconds}"}
