@@ -125,6 +125,13 @@ def search_body(query: LogQuery, *, size: int, after: list[Any] | None = None, n
     return body
 
 
+def namespace_probe_body(query: LogQuery, *, excluded: list[str]) -> dict[str, Any]:
+    """One hit of ``query`` outside the ``excluded`` namespaces: what :meth:`LogReader.namespaces` asks, in turn."""
+    matching = _query(query, floor_ns=None, ceiling_ns=None, below_ns=None)
+    bool_query = {"filter": [matching], "must_not": [{"terms": {m.F_NAMESPACE: excluded}}] if excluded else []}
+    return {"size": 1, "query": {"bool": bool_query}, "_source": [m.F_NAMESPACE], "track_total_hits": False}
+
+
 def count_body(query: LogQuery, *, floor_ns: int | None = None, ceiling_ns: int | None = None,
                below_ns: int | None = None) -> dict[str, Any]:
     """The ``_count`` body for the lines of ``query`` within the given bounds (``below_ns`` exclusive)."""
