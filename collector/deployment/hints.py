@@ -110,6 +110,9 @@ def next_step(state: DeploymentState, *, now_ns: int, since_ns: int | None = Non
     if condition.type is ConditionType.READY and condition.status is ConditionStatus.UNKNOWN and "probe" in condition.reason:
         return (f"The readiness probe fails: the model may still be loading (check its size), or it listens "
                 f"elsewhere; follow its logs: {_logs(state, None)} --follow")
+    if status is Status.UPDATING and condition.status is ConditionStatus.FALSE:
+        serving = f"; the previous revision still serves with {_instances(old_serving)}" if old_serving else ""
+        return f"The rollout is blocked{serving}. {_failed(state, failure, since_ns, now_ns)}"
     if status is Status.UPDATING:
         serving = f" while the previous revision serves ({_instances(old_serving)})" if old_serving else ""
         return (f"A new revision is rolling out{serving}, now at {condition.type} {condition.status}; "

@@ -20,11 +20,16 @@ STOPPED       stop asked (``serving.kserve.io/stop``, ``Stopped`` True, the Infe
               deleted, every raw Deployment at 0 replicas, or no owner left) and no pod left
 STOPPING      stop asked and pods still there (``STOPPED Unknown``)
 CREATED       stopped and never started (no revision was ever created); ``STOPPED True``
-FAILED        the condition is ``False``
-IDLE          the InferenceService is Ready and a component has no pod: scaled to zero (``READY True``)
+FAILED        the condition is ``False`` and no older revision serves
+IDLE          the InferenceService is Ready and a component has no pod at all, its minimum being 0 and no
+              newer revision pending: really scaled to zero (``READY True``)
 RUNNING       ``READY True`` with instances, and no rollout in progress
 UPDATING      a new revision rolls out while an older one serves (Knative's latest created revision is
-              not the latest ready one, or pods of an older revision still serve)
+              not the latest ready one, or pods of an older revision still serve); blocked when its
+              condition is ``False`` (the new revision's pods cannot be scheduled, pull their image,
+              start...), or when the new revision has no pod (not yet, or scaled back to zero by
+              Knative): the reason is the scheduler's word on its pods, else the InferenceService's
+              condition on that revision
 STARTING      any other step in progress
 ============  ============================================================================================
 
@@ -80,7 +85,7 @@ from collector.deployment.objects import (
     started_ns,
     time_ns,
 )
-from collector.deployment.pods import LastLogs, PodProgress, past_failures, pod_progress
+from collector.deployment.pods import LastLogs, PodProgress, failure_reason, past_failures, pod_progress
 from collector.kube import presets
 
 _STOPPED, _READY = ConditionType.STOPPED, ConditionType.READY
@@ -98,6 +103,7 @@ class _Component:
     target: tuple[Obj, ...]
     serving_old: tuple[Obj, ...]
     live: tuple[Obj, ...]
+    revision: str = ""  # the revision rolling out (Knative's latest created), when known
 
 
 def _is_live(pod: Obj) -> bool:
@@ -121,7 +127,7 @@ def _split(name: str, live: list[Obj], latest_created: str) -> _Component:
         target_key = ""
     target = tuple(groups.get(target_key, ()))
     old = tuple(p for r, pods in groups.items() if r != target_key for p in pods if is_ready(p))
-    return _Component(name=name, target=target, serving_old=old, live=tuple(live))
+    return _Component(name=name, target=target, serving_old=old, live=tuple(live), revision=target_key)
 
 
 def _order(names: set[str]) -> list[str]:
@@ -207,7 +213,9 @@ def _speak(components: Sequence[_Component], progresses: Sequence[PodProgress], 
             if condition.type is _READY and condition.status is _U and kserve.gave_up(isvc, comp.name):
                 condition = Condition(_READY, _F, condition.reason)
             speaking.append((condition, worst.failure))
-        elif isvc is not None and kserve.is_ready(isvc):
+        elif comp.live or _rollout_pending(isvc, comp.name):
+            speaking.append(_new_revision_without_pods(comp, isvc, events))
+        elif isvc is not None and kserve.is_ready(isvc) and kserve.desired_replicas(isvc, comp.name)[0] == 0:
             idle = True
             speaking.append((Condition(_READY, _T, "Deployment is ready, but idle: scaled to zero, "
                                                    "the first requests will wait for a cold start"), None))
@@ -221,6 +229,34 @@ def _speak(components: Sequence[_Component], progresses: Sequence[PodProgress], 
     if condition.type is _READY and condition.status is _T and isvc is not None and not idle:
         condition = kserve.connectivity(isvc, [c.name for c in components], events) or condition
     return condition, failure, idle
+
+
+def _rollout_pending(isvc: Obj | None, component: str) -> bool:
+    """Knative's latest created revision of the component is not its latest ready one."""
+    status = isvc_component_status(isvc, component)
+    created, ready = status.get("latestCreatedRevision"), status.get("latestReadyRevision")
+    return bool(created and ready and created != ready)
+
+
+def _new_revision_without_pods(comp: _Component, isvc: Obj | None,
+                               events: Sequence[Event]) -> tuple[Condition, Failure | None]:
+    """A component whose new revision has no pod (not yet, or scaled back to zero) while an older one may serve.
+
+    The root cause is the scheduler's word about the new revision's (gone) pods, else the InferenceService's
+    condition on that revision, else it is waiting for its first instance.
+    """
+    revision = comp.revision
+    refused = [e for e in events if e.reason == "FailedScheduling" and revision and e.name.startswith(revision + "-")]
+    if refused:
+        event = refused[-1]
+        failure = Failure(reason="FailedScheduling", message=event.message, time=event.time, component=comp.name,
+                          pod=event.name)
+        return Condition(ConditionType.SCHEDULED, _F, failure_reason(failure)), failure
+    failed = kserve.failed_condition(isvc, comp.name, events) if isvc is not None else None
+    if failed is not None:
+        return failed
+    which = f"the new revision {revision}" if revision else "the new revision"
+    return Condition(ConditionType.SCHEDULED, _U, f"Waiting to be scheduled: {which} has no instance yet"), None
 
 
 def _no_pod_yet(component: str, events: Sequence[Event]) -> tuple[Condition, Failure | None]:
@@ -246,9 +282,9 @@ def _updating(components: Sequence[_Component], isvc: Obj | None) -> bool:
     return False
 
 
-def _status(condition: Condition, *, idle: bool, updating: bool) -> Status:
+def _status(condition: Condition, *, idle: bool, updating: bool, old_serving: bool) -> Status:
     if condition.status is _F:
-        return Status.FAILED
+        return Status.UPDATING if updating and old_serving else Status.FAILED  # a blocked rollout still serves
     if condition.type is _READY and condition.status is _T:
         return Status.UPDATING if updating else (Status.IDLE if idle else Status.RUNNING)
     return Status.UPDATING if updating else Status.STARTING
@@ -311,7 +347,8 @@ def deployment_state(
     else:
         progresses = [pod_progress(p, evs, now_ns=now_ns, last_logs=last_logs) for c in components for p in c.target]
         condition, failure, idle = _speak(components, progresses, isvc, evs)
-        status = _status(condition, idle=idle, updating=_updating(components, isvc))
+        status = _status(condition, idle=idle, updating=_updating(components, isvc),
+                         old_serving=any(c.serving_old for c in components))
         chosen = failure if condition.status is _F else None
         instances = tuple(_instances(c, isvc, deployments) for c in components)
     last_failure = _last_failure(chosen, pods, evs, isvc, last_logs)
