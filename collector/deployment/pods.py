@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 
 from collector.deployment.model import Condition, ConditionStatus, ConditionType, Failure
 from collector.deployment.objects import (
+    Custom,
     Event,
     Obj,
     app_container_names,
@@ -308,10 +309,11 @@ def _duration(ns: int) -> str:
     return f"{seconds // 3600} hours"
 
 
-def pod_progress(pod: Obj, events: Sequence[Event], *, now_ns: int, last_logs: LastLogs | None = None) -> PodProgress:
+def pod_progress(pod: Obj, events: Sequence[Event], *, now_ns: int, last_logs: LastLogs | None = None,
+                 custom_fields: Custom = None) -> PodProgress:
     """The condition of one (live, not terminating) pod; ``events`` may hold any events, the pod's are picked."""
     own = events_about(events, pod)
-    component = component_of(pod)
+    component = component_of(pod, custom_fields)
     step = (_scheduling(pod, own, component) or _initialization(pod, own, component, last_logs)
             or _start(pod, own, component, last_logs, now_ns))
     ready = pod_condition(pod, "Ready")
@@ -323,14 +325,16 @@ def pod_progress(pod: Obj, events: Sequence[Event], *, now_ns: int, last_logs: L
     else:
         message = str((ready or {}).get("message") or "waiting for readiness gates")
         condition = Condition(_R, _U, one_line(f"Setting up connectivity: {message}"))
-    return PodProgress(pod=name_of(pod), component=component, revision=revision_of(pod), created_ns=created_ns(pod),
+    return PodProgress(pod=name_of(pod), component=component, revision=revision_of(pod, custom_fields),
+                       created_ns=created_ns(pod),
                        condition=condition, failure=failure, ready=step is None and condition_true(ready))
 
 
-def past_failures(pod: Obj, events: Sequence[Event], last_logs: LastLogs | None = None) -> list[Failure]:
+def past_failures(pod: Obj, events: Sequence[Event], last_logs: LastLogs | None = None,
+                  custom_fields: Custom = None) -> list[Failure]:
     """Every bad end this pod's containers have on record (current or survived), and an eviction."""
     own = events_about(events, pod)
-    component = component_of(pod)
+    component = component_of(pod, custom_fields)
     found = []
     for status in [*container_statuses(pod, init=True), *container_statuses(pod)]:
         failure = _waiting_failure(pod, status, own, component) or crash_failure(

@@ -134,9 +134,11 @@ def _nothing_to_read(request: LogRequest, connections: Connections, client: clus
             wanted = ", ".join(f"{k} {v}" for k, v in (("component", query.component), ("container", query.container_name),
                                                        ("pod", query.pod_name)) if v)
             return f"no running container of {name} matches {wanted}", True
-    shot = cluster.snapshot(client, name, namespace, custom_fields=connections.settings.kubernetes.custom_fields)
+    custom = connections.settings.kubernetes.custom_fields
+    shot = cluster.snapshot(client, name, namespace, custom_fields=custom)
     state = deployment_state(shot.isvc, shot.pods, shot.events, now=datetime.now(UTC), serving_name=name,
-                             namespace=namespace, last_logs=shot.last_logs, deployments=shot.deployments)
+                             namespace=namespace, last_logs=shot.last_logs, deployments=shot.deployments,
+                             custom_fields=custom)
     if not state.found:
         return f"no deployment named {name} in namespace {namespace} (no InferenceService, pod, Deployment or event)", False
     if state.status is Status.IDLE:

@@ -420,3 +420,25 @@ def test_raw_deployments_give_the_desired_replicas_and_zero_replicas_means_stopp
     assert scaled.status is Status.RUNNING
     stopping = deployment_state(None, [b.pod(raw=True, terminating=True)], [], now=b.NOW, deployments=[deployment(0)])
     assert stopping.status is Status.STOPPING
+
+
+# -- custom model metadata (issue 11 review, D4) ---------------------------------------------------
+CUSTOM = {"model_name": "label:acme.io/model", "model_version": "annotation:acme.io/model-version"}
+
+
+def test_model_name_and_version_follow_the_collectors_custom_fields() -> None:
+    """The same ``kubernetes.custom_fields`` as the collector's enrichment: the log lines and the state agree."""
+    labelled = b.pod(labels={"acme.io/model": "fraud-gbm"}, annotations={"acme.io/model-version": "2024.11"})
+    state = deployment_state(b.isvc(), [labelled], [], now=b.NOW, custom_fields=CUSTOM)
+    assert (state.model_name, state.model_version) == ("fraud-gbm", "2024.11")
+    assert deployment_state(b.isvc(), [labelled], [], now=b.NOW).model_name == b.NAME, "without them: the presets"
+    idle = b.isvc(min_replicas=0, labels={"acme.io/model": "fraud-gbm"}, annotations={"acme.io/model-version": "2024.11"})
+    from_isvc = deployment_state(idle, [], [], now=b.NOW, custom_fields=CUSTOM)
+    assert (from_isvc.status, from_isvc.model_name, from_isvc.model_version) == (Status.IDLE, "fraud-gbm", "2024.11")
+
+
+def test_a_custom_component_field_places_the_pods() -> None:
+    pod = b.pod(raw=True, labels={"acme.io/part": "transformer"})
+    pod["metadata"]["labels"].pop("component", None)
+    state = deployment_state(None, [pod], [], now=b.NOW, custom_fields={"component": "label:acme.io/part"})
+    assert [c.name for c in state.components] == ["transformer"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import servelog
 from collector.deployment import ConditionStatus, ConditionType, Status
 from collector.query.cluster import crashed_instances, deployment_events, serving_selectors
 from collector.query.terminal import use_color
@@ -283,3 +284,17 @@ def test_a_new_revision_scaled_back_to_zero_is_updating_not_idle(cluster: Cluste
     found = status_json(cluster)
     assert condition(found) == ("UPDATING", "SCHEDULED", "False")
     assert found["condition"]["reason"] == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu"
+
+
+# -- custom model metadata (issue 11 review, D4) -----------------------------------------------------------
+def test_status_and_the_notebook_read_the_model_with_the_collectors_custom_fields(cluster: Cluster, tmp_path: Any) -> None:
+    config = tmp_path / "servelog.yaml"
+    config.write_text("kubernetes:\n  custom_fields:\n    model_name: label:acme.io/model\n"
+                      "    model_version: annotation:acme.io/model-version\n")
+    cluster.load(isvc=b.isvc(), pods=[b.pod(labels={"acme.io/model": "fraud-gbm"},
+                                            annotations={"acme.io/model-version": "2024.11"})])
+    ran = cluster.servelog("status", b.NAME, "-n", b.NAMESPACE, "--output", "json", "--config", str(config))
+    assert ran.status == 0, ran.err
+    assert (ran.json()["model_name"], ran.json()["model_version"]) == ("fraud-gbm", "2024.11")
+    with servelog.deployment(b.NAME, b.NAMESPACE, config=config, kubeconfig=cluster.kubeconfig) as d:
+        assert (d.state().model_name, d.state().model_version) == ("fraud-gbm", "2024.11")
