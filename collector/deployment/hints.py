@@ -14,13 +14,9 @@ from __future__ import annotations
 import re
 
 from collector.deployment.model import ConditionStatus, ConditionType, DeploymentState, Failure, Status
-from collector.deployment.pods import CONFIG_ERRORS, IMAGE_ERRORS, UNSCHEDULABLE
+from collector.deployment.pods import CONFIG_ERRORS, IMAGE_ERRORS, UNSCHEDULABLE, how_often
 
 _INSUFFICIENT = re.compile(r"Insufficient ([\w./-]+)")
-
-
-def _times(count: int) -> str:
-    return "once" if count == 1 else f"{count} times"
 
 
 def _instances(count: int) -> str:
@@ -55,7 +51,7 @@ def _oom(state: DeploymentState, failure: Failure, since_ns: int | None, now_ns:
     count = max(restarts, 1)
     span = f" in {_span(now_ns - since_ns)}" if since_ns and now_ns > since_ns else ""
     limit = f"its limit is {failure.memory_limit}" if failure.memory_limit else "it has no memory limit (the node ran out)"
-    return (f"{who} was OOMKilled {_times(count)}{span}: {limit}. Raise resources.limits.memory of the "
+    return (f"{who} was OOMKilled {how_often(count)}{span}: {limit}. Raise resources.limits.memory of the "
             f"{failure.component or 'predictor'} or make the model use less memory")
 
 

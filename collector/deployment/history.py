@@ -36,11 +36,9 @@ from typing import Any
 
 from collector.deployment.model import History, HistoryEntry, Status, Transition
 from collector.deployment.objects import as_int, one_line, time_ns
-from collector.deployment.pods import CONFIG_ERRORS, IMAGE_ERRORS, START_ERRORS
+from collector.deployment.pods import CONFIG_ERRORS, FAILURE_EVENTS, IMAGE_ERRORS, START_ERRORS
 
 ISVC_KINDS = frozenset({"isvc_condition", "model_status", "revision"})
-FAILURE_EVENTS = frozenset({"FailedScheduling", "Failed", "BackOff", "FailedMount", "FailedCreate", "InternalError",
-                            "OOMKilling", "Evicted"})
 MODEL_FAILURES = frozenset({"ModelLoadFailed", "RuntimeUnhealthy", "NoSupportingRuntime", "RuntimeNotRecognized",
                             "RuntimeDisabled", "InvalidPredictorSpec", "BlockedByFailedLoad", "FailedToLoad"})
 SERVING = frozenset({Status.RUNNING, Status.IDLE})

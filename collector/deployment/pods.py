@@ -67,6 +67,9 @@ CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "CreateContainerError",
 START_ERRORS = frozenset({"CrashLoopBackOff", "RunContainerError", "StartError", "PostStartHookError"})
 CREATING = frozenset({"ContainerCreating", "PodInitializing"})
 UNSCHEDULABLE = frozenset({"Unschedulable", "SchedulerError"})
+# Warning events that record a failure of the deployment's objects (for the last failure and the history's FAILED).
+FAILURE_EVENTS = frozenset({"FailedScheduling", "Failed", "BackOff", "FailedMount", "FailedCreate", "InternalError",
+                            "OOMKilling", "Evicted", "FailedAttachVolume", "UpdateFailed"})
 LastLogs = Mapping[str, Sequence[str]]
 
 _S, _I, _ST, _R = ConditionType.SCHEDULED, ConditionType.INITIALIZED, ConditionType.STARTED, ConditionType.READY
@@ -93,7 +96,8 @@ def scheduler_reason(message: str) -> str:
     return one_line(head).rstrip(". ")
 
 
-def _times(count: int) -> str:
+def how_often(count: int) -> str:
+    """``once``, ``3 times``: a count in words, for reasons and advice."""
     return "once" if count == 1 else f"{count} times"
 
 
@@ -184,7 +188,7 @@ def crash_failure(pod: Obj, status: Obj, events: Sequence[Event], component: str
 def failure_reason(failure: Failure) -> str:
     """The one-line reason a failure gives its condition."""
     who = failure.container or failure.pod or "deployment"
-    restarted = f", restarted {_times(failure.restarts)}" if failure.restarts else ""
+    restarted = f", restarted {how_often(failure.restarts)}" if failure.restarts else ""
     if failure.reason == "OOMKilled":
         limit = f", memory limit {failure.memory_limit}" if failure.memory_limit else ", no memory limit"
         return f"{who} was OOMKilled (exit {failure.exit_code if failure.exit_code is not None else 137}{limit}){restarted}"

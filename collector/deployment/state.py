@@ -85,14 +85,12 @@ from collector.deployment.objects import (
     started_ns,
     time_ns,
 )
-from collector.deployment.pods import LastLogs, PodProgress, failure_reason, past_failures, pod_progress
+from collector.deployment.pods import FAILURE_EVENTS, LastLogs, PodProgress, failure_reason, past_failures, pod_progress
 from collector.kube import presets
 
 _STOPPED, _READY = ConditionType.STOPPED, ConditionType.READY
 _U, _F, _T = ConditionStatus.UNKNOWN, ConditionStatus.FALSE, ConditionStatus.TRUE
 COMPONENT_ORDER = ("predictor", "transformer", "explainer")
-FAILURE_EVENTS = frozenset({"FailedScheduling", "Failed", "BackOff", "FailedMount", "FailedCreate", "InternalError",
-                            "OOMKilling", "Evicted", "FailedAttachVolume", "UpdateFailed"})
 
 
 @dataclass(frozen=True, slots=True)

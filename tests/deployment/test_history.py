@@ -203,3 +203,10 @@ def test_only_a_new_revision_that_is_not_ready_starts_an_update() -> None:
     docs = [ready(60, "True", model_version="1"), revision(100, 1, 1), revision(500, 2, 1)]
     transitions = status_transitions(docs)
     assert [(t.status, t.time[11:19]) for t in transitions] == [(Status.UPDATING, "09:08:20"), (Status.RUNNING, "09:01:00")]
+
+
+def test_history_and_state_know_the_same_failure_events() -> None:
+    """One list of failure events (review D6): a volume that cannot attach fails the history as it fails the state."""
+    attach = doc(20, "event", "FailedAttachVolume", message="AttachVolume.Attach failed for volume \"models\"",
+                 type="Warning", involved_kind="Pod", involved_name=POD)
+    assert [t.status for t in status_transitions([attach])] == [Status.FAILED]
