@@ -10,8 +10,10 @@
   name, OpenSearch (a search across deployments), silently.
 
 Both sources print the same documents (the fields, ``doc_id`` and grouped tracebacks of the
-collector) through the same ``emit``, with the same filters; ``--tail N`` is the last N lines (of each
-container instance read from the API; the newest N in OpenSearch), ``--limit`` caps what is printed:
+collector) through the same ``emit``, with the same filters; ``--tail N`` is the last N lines within
+``--since``/``--until`` and the filters (of each container instance read from the API: the server's
+``tailLines`` when nothing else selects, else the newest N accepted while reading from ``--since``;
+the newest N in OpenSearch), ``--limit`` caps what is printed:
 from OpenSearch the oldest lines of ``--since`` (as before), from the components the newest (they hold
 the recent past). The cluster is asked in ``-n/--namespace`` or the kubeconfig context's namespace.
 OpenSearch is read in ``-n``'s namespace; without it, for a named deployment, in the namespace the
@@ -172,10 +174,13 @@ def _from_kubernetes(request: LogRequest, connections: Connections, client: Any,
                           tail=tail, since_ns=since_ns, request_timeout=timeout, poll_seconds=request.poll_seconds,
                           stop=stop).run(initial=streams)
         return
-    # each container sends what --tail (else --limit) asks; with a level or text filter all it has, to filter that
-    tail = request.tail if request.tail is not None else (None if filtering else (request.limit or None))
-    per_stream = read_streams(client, streams, options, warn=warn, tail=tail, since_ns=since_ns,
-                              request_timeout=timeout)
+    # the last --tail (else --limit) lines of each container: the server's tailLines when nothing else selects;
+    # with --until or a filter (which pods/log cannot apply) every line from --since, the newest accepted kept
+    wanted = request.tail if request.tail is not None else (request.limit or None)
+    selecting = filtering or until_ns is not None
+    per_stream = read_streams(client, streams, options, warn=warn, tail=None if selecting else wanted,
+                              since_ns=since_ns, request_timeout=timeout, accept=accept if selecting else None,
+                              keep_last=wanted if selecting else None)
     for hit in merged(per_stream, accept=accept, limit=request.limit):
         emit(hit)
 

@@ -193,3 +193,21 @@ def test_times_are_read_as_opensearch_reads_the_common_ones() -> None:
     for bad in ("yesterday", "now-1y", "2026-11-24 09:00", ""):
         with pytest.raises(ValueError, match="cannot read the time"):
             when_ns(bad, now)
+
+
+def test_tail_is_the_last_lines_within_until_since_and_the_filters(cluster: Cluster) -> None:
+    """``--tail N`` is taken after ``--until``, ``--since`` and the filters (review D5): pods/log has no until."""
+    first, _, _ = deployment(cluster)
+    args = ("logs", b.NAME, "-n", NS, "--source", "kubernetes", "--pod", first["metadata"]["name"],
+            "--container", "kserve-container", "--json")
+    until = cluster.servelog(*args, "--tail", "2", "--until", "2026-11-24T09:00:07Z")
+    assert until.status == 0, until.err
+    assert messages(until.lines()) == ["INFO:     replica 0 line 1", "INFO:     replica 0 line 2"], \
+        "the last 2 lines before --until, though newer ones exist"
+    since = cluster.servelog(*args, "--tail", "3", "--since", "2026-11-24T09:00:03Z")
+    assert messages(since.lines()) == ["INFO:     replica 0 line 2", "INFO:     replica 0 line 3",
+                                       "ERROR: failed to decode the request"]
+    window = cluster.servelog(*args, "--tail", "5", "--since", "2026-11-24T09:00:03Z", "--until", "2026-11-24T09:00:08Z")
+    assert messages(window.lines()) == ["INFO:     replica 0 line 1", "INFO:     replica 0 line 2"]
+    grep = cluster.servelog(*args, "--tail", "1", "--grep", "replica")
+    assert messages(grep.lines()) == ["INFO:     replica 0 line 3"], "the last matching line, not the last line filtered"
