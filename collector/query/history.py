@@ -21,7 +21,7 @@ from collector.query import cluster
 from collector.query.connections import Connections
 from collector.query.options import add_deployment_argument, add_opensearch_arguments, load
 from collector.query.reader import PAGE_SIZE, LogReader, pin_namespace
-from collector.query.search import LogQuery
+from collector.query.search import LogQuery, check_time
 from collector.query.terminal import EXIT_STATUS_HELP, NotFound, fail, use_color
 
 
@@ -39,6 +39,7 @@ def read_history(connections: Connections, name: str, namespace: str | None = No
     :class:`~collector.query.terminal.NotFound` when none was ever recorded.
     """
     cluster.check_name(name)
+    check_time("--since", since)
     pattern = index or history_index(connections)
     reader = LogReader(connections.opensearch(), pattern, page_size=page_size)
     query = pin_namespace(reader, LogQuery(serving_name=name, namespace=namespace, model_version=model_version,
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_deployment_argument(parser, namespace_help="its namespace (default: the one its history is in; several: "
                             "exit status 6)")
     parser.add_argument("--model-version", help="only this model version's documents")
-    parser.add_argument("--since", help="from this time (RFC 3339 or date math such as now-1d)")
+    parser.add_argument("--since", help="from this time: RFC 3339, a day, a duration back (10m, 2h, 1d) or now-1d")
     parser.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
     parser.add_argument("--limit", type=int, default=100, help="most entries shown as text (0: all; json shows all)")
     parser.add_argument("--index", help="index pattern (default: history.index with {date} as *, serving-events-*)")

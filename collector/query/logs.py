@@ -38,7 +38,7 @@ from collector.query import cluster
 from collector.query.connections import Connections
 from collector.query.follow import Follower
 from collector.query.reader import LogReader, pin_namespace
-from collector.query.search import LogQuery, when_ns
+from collector.query.search import LogQuery, check_time, when_ns
 from collector.query.terminal import NoCluster, NotFound, explain
 from collector.query.transient import Emit, Stream, accepts, merged, read_streams, streams_of
 from collector.query.transient_follow import TransientFollower
@@ -72,6 +72,8 @@ class LogRequest:
                              "kubernetes (OpenSearch holds every instance: filter with --since/--until)")
         if self.source == "kubernetes" and not self.query.serving_name:
             raise ValueError("--source kubernetes reads one deployment: name it (servelog logs SERVING ...)")
+        check_time("--since", self.query.since)
+        check_time("--until", self.query.until)
         if (self.tail is not None and self.tail < 0) or self.limit < 0:
             raise ValueError("--tail and --limit take a number of lines (0 or more)")
         if self.query.serving_name:

@@ -211,3 +211,18 @@ def test_tail_is_the_last_lines_within_until_since_and_the_filters(cluster: Clus
     assert messages(window.lines()) == ["INFO:     replica 0 line 1", "INFO:     replica 0 line 2"]
     grep = cluster.servelog(*args, "--tail", "1", "--grep", "replica")
     assert messages(grep.lines()) == ["INFO:     replica 0 line 3"], "the last matching line, not the last line filtered"
+
+
+def test_bad_times_are_usage_errors_before_anything_is_asked(cluster: Cluster) -> None:
+    """Review D7a: a bad --since/--until is exit status 2 with the forms it takes; durations are one of them."""
+    for argv in (("logs", b.NAME, "--since", "yesterday"), ("logs", b.NAME, "--source", "opensearch", "--until", "9am"),
+                 ("history", b.NAME, "--since", "last week")):
+        ran = cluster.servelog(*argv, cluster=argv[0] == "logs")
+        assert ran.status == 2, (argv, ran.err)
+        assert "cannot read the time" in ran.err and "(10m, 2h, 1d)" in ran.err
+    assert not cluster.kube.requests, "nothing asked"
+    assert when_ns("10m", 3600 * 10**9) == when_ns("now-10m", 3600 * 10**9) == 3000 * 10**9
+    first, _, _ = deployment(cluster)
+    recent = cluster.servelog("logs", b.NAME, "-n", NS, "--source", "kubernetes", "--since", "1d", "--json",
+                              "--pod", first["metadata"]["name"], "--container", "kserve-container")
+    assert recent.status == 0, recent.err
