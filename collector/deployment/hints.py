@@ -66,8 +66,11 @@ def _failed(state: DeploymentState, failure: Failure | None, since_ns: int | Non
         return (f"No node has {what} for an instance: lower what it requests, or add capacity or a node matching "
                 "its selectors and tolerations (`kubectl describe nodes` shows what is allocatable)")
     if reason in IMAGE_ERRORS or (condition.type is ConditionType.INITIALIZED and "image" in condition.reason.lower()):
+        image = failure.image if failure is not None else None
+        check = (f": `docker manifest inspect {image}` (or `crane manifest {image}`) shows whether it exists"
+                 if image else "; try pulling it by hand")
         return ("Check the image name and tag, that the registry has it and is reachable from the cluster, "
-                "and the pull secrets; try pulling it by hand")
+                f"and the pull secrets{check}")
     if reason in CONFIG_ERRORS:
         return "A secret or config map the container needs is missing or lacks a key: create it, or fix the reference"
     if condition.type is ConditionType.INITIALIZED:

@@ -101,6 +101,7 @@ class Failure:
     restarts: int | None = None
     memory_limit: str | None = None
     last_lines: tuple[str, ...] = ()
+    image: str | None = None  # the container's image as the pod spec names it (for the advice; not in JSON)
 
     def as_json(self) -> dict[str, Any]:
         return {"time": json_time(self.time), "component": self.component, "pod": self.pod, "container": self.container,

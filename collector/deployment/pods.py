@@ -47,6 +47,7 @@ from collector.deployment.objects import (
     as_int,
     component_of,
     condition_true,
+    container_spec,
     container_statuses,
     created_ns,
     events_about,
@@ -135,8 +136,9 @@ def _waiting_failure(pod: Obj, status: Obj, events: Sequence[Event], component: 
     message = str(details.get("message") or reason)
     if reason in IMAGE_ERRORS:
         message = _pull_error(events, container, message)
+    image = str((container_spec(pod, container) or {}).get("image") or status.get("image") or "") or None
     return Failure(reason=reason, message=message, time=_newest_time(events, container), component=component,
-                   pod=name_of(pod), container=container, restarts=as_int(status.get("restartCount")))
+                   pod=name_of(pod), container=container, restarts=as_int(status.get("restartCount")), image=image)
 
 
 def _newest_time(events: Sequence[Event], container: str) -> str | None:

@@ -442,3 +442,14 @@ def test_a_custom_component_field_places_the_pods() -> None:
     pod["metadata"]["labels"].pop("component", None)
     state = deployment_state(None, [pod], [], now=b.NOW, custom_fields={"component": "label:acme.io/part"})
     assert [c.name for c in state.components] == ["transformer"]
+
+
+def test_the_image_advice_names_the_exact_image_to_check() -> None:
+    """Review D7g: the command to paste carries the pod spec's image reference, not a placeholder."""
+    pod, events = image_story()
+    pod["spec"]["containers"][0]["image"] = f"registry.example.com/team/{MISSING_IMAGE}"
+    state = deployment_state(None, [pod], events, now=b.NOW)
+    assert state.last_failure is not None and state.last_failure.reason == "ImagePullBackOff"
+    image = f"registry.example.com/team/{MISSING_IMAGE}"
+    assert f"`docker manifest inspect {image}`" in state.next_step and f"`crane manifest {image}`" in state.next_step
+    assert "image" not in state.as_json()["last_failure"], "the JSON keys stay the documented ones"
