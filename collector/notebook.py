@@ -15,7 +15,8 @@ The commands ``servelog status``, ``history`` and ``logs`` are thin layers over 
 notebook sees what the terminal prints. Settings come as for the commands (``config=`` a YAML file,
 ``SERVELOG_*`` environment variables), plus ``kubeconfig=``, ``context=`` and ``opensearch_url=``;
 tests and advanced users can hand in ready clients (``kube=``, ``opensearch=``). Failures raise
-servelog's exceptions: :class:`NotFound` (nothing of that deployment), ``NoCluster`` (no usable
+servelog's exceptions: :class:`NotFound` (nothing of that deployment), :class:`Ambiguous` (no namespace
+given, and OpenSearch holds that name's documents in several), ``NoCluster`` (no usable
 Kubernetes configuration), ``KubeError`` / ``SinkError`` (the cluster or OpenSearch could not answer),
 ``ValueError`` (a bad argument). Notes (what could not be read, where logs came from) are kept in
 ``Deployment.notes`` and the result's ``notes``.
@@ -35,10 +36,10 @@ from collector.query.history import read_history
 from collector.query.logs import LogRequest, read_logs
 from collector.query.search import LogQuery, format_hit
 from collector.query.status import read_state
-from collector.query.terminal import NoCluster, NotFound
+from collector.query.terminal import Ambiguous, NoCluster, NotFound
 from collector.settings import Settings, load_settings
 
-__all__ = ["Deployment", "Logs", "NoCluster", "NotFound", "deployment"]
+__all__ = ["Ambiguous", "Deployment", "Logs", "NoCluster", "NotFound", "deployment"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,10 @@ from collector.deployment import (
     state_json,
     state_text,
 )
-from collector.notebook import Deployment, Logs, NoCluster, NotFound, deployment
+from collector.notebook import Ambiguous, Deployment, Logs, NoCluster, NotFound, deployment
 
 __all__ = [
+    "Ambiguous",
     "ComponentState",
     "Condition",
     "ConditionStatus",

@@ -14,13 +14,9 @@ from __future__ import annotations
 import re
 
 from collector.deployment.model import ConditionStatus, ConditionType, DeploymentState, Failure, Status
-from collector.deployment.pods import CONFIG_ERRORS, IMAGE_ERRORS, UNSCHEDULABLE
+from collector.deployment.pods import CONFIG_ERRORS, IMAGE_ERRORS, UNSCHEDULABLE, how_often
 
 _INSUFFICIENT = re.compile(r"Insufficient ([\w./-]+)")
-
-
-def _times(count: int) -> str:
-    return "once" if count == 1 else f"{count} times"
 
 
 def _instances(count: int) -> str:
@@ -55,7 +51,7 @@ def _oom(state: DeploymentState, failure: Failure, since_ns: int | None, now_ns:
     count = max(restarts, 1)
     span = f" in {_span(now_ns - since_ns)}" if since_ns and now_ns > since_ns else ""
     limit = f"its limit is {failure.memory_limit}" if failure.memory_limit else "it has no memory limit (the node ran out)"
-    return (f"{who} was OOMKilled {_times(count)}{span}: {limit}. Raise resources.limits.memory of the "
+    return (f"{who} was OOMKilled {how_often(count)}{span}: {limit}. Raise resources.limits.memory of the "
             f"{failure.component or 'predictor'} or make the model use less memory")
 
 
@@ -70,8 +66,11 @@ def _failed(state: DeploymentState, failure: Failure | None, since_ns: int | Non
         return (f"No node has {what} for an instance: lower what it requests, or add capacity or a node matching "
                 "its selectors and tolerations (`kubectl describe nodes` shows what is allocatable)")
     if reason in IMAGE_ERRORS or (condition.type is ConditionType.INITIALIZED and "image" in condition.reason.lower()):
+        image = failure.image if failure is not None else None
+        check = (f": `docker manifest inspect {image}` (or `crane manifest {image}`) shows whether it exists"
+                 if image else "; try pulling it by hand")
         return ("Check the image name and tag, that the registry has it and is reachable from the cluster, "
-                "and the pull secrets; try pulling it by hand")
+                f"and the pull secrets{check}")
     if reason in CONFIG_ERRORS:
         return "A secret or config map the container needs is missing or lacks a key: create it, or fix the reference"
     if condition.type is ConditionType.INITIALIZED:
@@ -110,6 +109,9 @@ def next_step(state: DeploymentState, *, now_ns: int, since_ns: int | None = Non
     if condition.type is ConditionType.READY and condition.status is ConditionStatus.UNKNOWN and "probe" in condition.reason:
         return (f"The readiness probe fails: the model may still be loading (check its size), or it listens "
                 f"elsewhere; follow its logs: {_logs(state, None)} --follow")
+    if status is Status.UPDATING and condition.status is ConditionStatus.FALSE:
+        serving = f"; the previous revision still serves with {_instances(old_serving)}" if old_serving else ""
+        return f"The rollout is blocked{serving}. {_failed(state, failure, since_ns, now_ns)}"
     if status is Status.UPDATING:
         serving = f" while the previous revision serves ({_instances(old_serving)})" if old_serving else ""
         return (f"A new revision is rolling out{serving}, now at {condition.type} {condition.status}; "

@@ -18,7 +18,9 @@ OOM kills of one container are one entry ×5. Restart documents fold whatever th
 **Transitions** (Merlin's History view): the documents replayed oldest first through
 :func:`implied_status`; a transition is recorded whenever the status changes. When the history has
 InferenceService documents (``isvc_condition``, ``model_status``, ``revision``), its ``Ready``
-condition decides RUNNING and FAILED, and a pod's failure only marks the deployment FAILED while it
+condition decides RUNNING and FAILED; a ``revision`` document starts an update (or a start) only when
+its latest created revision is not the latest ready one, and one saying they are the same again ends
+an update (RUNNING: the new revision serves); a pod's failure only marks the deployment FAILED while it
 is not serving (one replica's OOM kill does not fail a serving deployment; KServe's Ready will say
 if it does). Without them, pod documents decide. IDLE cannot be told from history documents (a
 scale to zero leaves no document) and is never derived here.
@@ -34,11 +36,9 @@ from typing import Any
 
 from collector.deployment.model import History, HistoryEntry, Status, Transition
 from collector.deployment.objects import as_int, one_line, time_ns
-from collector.deployment.pods import CONFIG_ERRORS, IMAGE_ERRORS, START_ERRORS
+from collector.deployment.pods import CONFIG_ERRORS, FAILURE_EVENTS, IMAGE_ERRORS, START_ERRORS
 
 ISVC_KINDS = frozenset({"isvc_condition", "model_status", "revision"})
-FAILURE_EVENTS = frozenset({"FailedScheduling", "Failed", "BackOff", "FailedMount", "FailedCreate", "InternalError",
-                            "OOMKilling", "Evicted"})
 MODEL_FAILURES = frozenset({"ModelLoadFailed", "RuntimeUnhealthy", "NoSupportingRuntime", "RuntimeNotRecognized",
                             "RuntimeDisabled", "InvalidPredictorSpec", "BlockedByFailedLoad", "FailedToLoad"})
 SERVING = frozenset({Status.RUNNING, Status.IDLE})
@@ -185,6 +185,15 @@ def _pod_progress(doc: Doc, current: Status | None, has_isvc: bool) -> tuple[Sta
     return None
 
 
+def _rolling_out(doc: Doc) -> bool:
+    """A ``revision`` document of a newly created revision that is not ready yet (``revision`` is the latest
+    created, ``ready_revision`` the latest ready); documents without those fields go by their reason."""
+    created, ready = _text(doc, "revision"), _text(doc, "ready_revision")
+    if created:
+        return created != ready
+    return _text(doc, "reason") not in ("RevisionReady", "TrafficSplit")
+
+
 def implied_status(doc: Doc, current: Status | None, *, has_isvc: bool, served: bool = False) -> tuple[Status, str] | None:
     """The status a document moves the deployment to (None: no change).
 
@@ -205,6 +214,8 @@ def implied_status(doc: Doc, current: Status | None, *, has_isvc: bool, served: 
             return Status.FAILED, message or _text(doc, "reason") or "Deployment is not ready"
         return moving, message or f"Deployment is {moving.lower()}"
     if kind == "revision":
+        if not _rolling_out(doc):  # the latest created revision is the ready one: a rollout ended
+            return (Status.RUNNING, message or "The new revision is ready") if current is Status.UPDATING else None
         if current in (Status.STARTING, Status.UPDATING):
             return None  # already on its way
         return moving, message or "A new revision is rolling out"

@@ -4,7 +4,8 @@ Why a module of its own: the state function, the history folding, the renderers,
 notebook API all speak these types; keeping them free of logic lets each of those import them
 without importing the others. Every ``as_json`` returns plain ``dict``/``list``/``str``/``int``/
 ``None`` values with a fixed key order, so ``--output json`` is stable: a key is always present
-(``null`` when unknown), never added or dropped by circumstance.
+(``null`` when unknown), never added or dropped by circumstance; every time is :func:`json_time`'s
+one form, ``2026-11-24T09:19:58.000000000Z``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from collector.transforms.cri import parse_timestamp
+
+
+def json_time(text: str | None) -> str | None:
+    """A time as every JSON output writes it: RFC 3339 UTC, nine fraction digits, ``Z`` (as the documents' own
+    ``timestamp``); Kubernetes writes whole seconds, micro seconds or offsets. Unreadable text is kept as it is."""
+    if not text:
+        return None
+    parsed = parse_timestamp(str(text))
+    return parsed[1] if parsed else str(text)
 
 
 class Status(StrEnum):
@@ -89,9 +101,10 @@ class Failure:
     restarts: int | None = None
     memory_limit: str | None = None
     last_lines: tuple[str, ...] = ()
+    image: str | None = None  # the container's image as the pod spec names it (for the advice; not in JSON)
 
     def as_json(self) -> dict[str, Any]:
-        return {"time": self.time, "component": self.component, "pod": self.pod, "container": self.container,
+        return {"time": json_time(self.time), "component": self.component, "pod": self.pod, "container": self.container,
                 "reason": self.reason, "exit_code": self.exit_code, "restarts": self.restarts,
                 "memory_limit": self.memory_limit, "message": self.message, "last_lines": list(self.last_lines)}
 
@@ -167,7 +180,8 @@ class HistoryEntry:
     type: str | None = None  # Normal | Warning
 
     def as_json(self) -> dict[str, Any]:
-        return {"time": self.time, "first_time": self.first_time or self.time, "model_version": self.model_version,
+        return {"time": json_time(self.time), "first_time": json_time(self.first_time or self.time),
+                "model_version": self.model_version,
                 "component": self.component, "container": self.container, "pod": self.pod, "kind": self.kind,
                 "type": self.type, "what": self.what, "message": self.message, "count": self.count}
 
@@ -181,7 +195,7 @@ class Transition:
     message: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"time": self.time, "status": str(self.status), "message": self.message}
+        return {"time": json_time(self.time), "status": str(self.status), "message": self.message}
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,17 +118,20 @@ def state_of(status: Obj, which: str = "state") -> tuple[str, Obj]:
     return "", {}
 
 
-def pod_fields(pod: Obj) -> dict[str, Any]:
-    """The model-aware fields of a pod, by the same presets as log documents (KServe, Hopsworks, Merlin)."""
-    return presets.fields_from_pod(pod)
+Custom = Mapping[str, str] | None  # ``kubernetes.custom_fields``: the collector's own mapping, as the presets take it
 
 
-def component_of(pod: Obj) -> str:
+def pod_fields(pod: Obj, custom_fields: Custom = None) -> dict[str, Any]:
+    """The model-aware fields of a pod, by the same presets and ``custom_fields`` as log documents."""
+    return presets.fields_from_pod(pod, custom_fields=custom_fields)
+
+
+def component_of(pod: Obj, custom_fields: Custom = None) -> str:
     """The pod's component; KServe-less pods without one count as the predictor (they serve the model)."""
-    return str(pod_fields(pod).get(m.F_COMPONENT) or "predictor")
+    return str(pod_fields(pod, custom_fields).get(m.F_COMPONENT) or "predictor")
 
 
-def revision_of(pod: Obj) -> str:
+def revision_of(pod: Obj, custom_fields: Custom = None) -> str:
     """What distinguishes one rollout of a component from the next, for telling old pods from new ones.
 
     The Knative revision name when serverless; else Hopsworks' revision label; else the ReplicaSet's
@@ -136,7 +139,7 @@ def revision_of(pod: Obj) -> str:
     """
     labels = presets.pod_labels(pod)
     return (labels.get(presets.KNATIVE_REVISION) or labels.get("serving.hops.works/revision")
-            or labels.get("pod-template-hash") or str(pod_fields(pod).get(m.F_MODEL_VERSION) or ""))
+            or labels.get("pod-template-hash") or str(pod_fields(pod, custom_fields).get(m.F_MODEL_VERSION) or ""))
 
 
 def created_ns(obj: Obj) -> int:
@@ -212,29 +215,6 @@ def isvc_component_status(isvc: Obj | None, component: str) -> Obj:
 def isvc_spec_components(isvc: Obj | None) -> list[str]:
     spec = mapping(mapping(isvc or {}).get("spec"))
     return [c for c in presets.COMPONENTS if isinstance(spec.get(c), Mapping)]
-
-
-def isvc_as_pod(isvc: Obj) -> dict[str, Any]:
-    """A pod-shaped view of an InferenceService, so the presets read its model name and version.
-
-    KServe copies the InferenceService's labels and annotations to its pods and names the pods'
-    Knative revision after the component's latest revision; this builds the pod the presets would
-    see, for when no pod exists (scaled to zero, failed before any pod was created).
-    """
-    md = meta(isvc)
-    labels = {**presets.pod_labels(isvc), presets.KSERVE_ISVC: name_of(isvc), presets.KSERVE_COMPONENT: "predictor"}
-    predictor = isvc_component_status(isvc, "predictor")
-    revision = predictor.get("latestReadyRevision") or predictor.get("latestCreatedRevision")
-    if revision:
-        labels[presets.KNATIVE_REVISION] = str(revision)
-    spec = mapping(mapping(isvc.get("spec")).get("predictor"))
-    containers = [dict(c) for c in items(spec.get("containers")) if c.get("name") == presets.KSERVE_CONTAINER]
-    model = mapping(spec.get("model"))
-    if not containers and model.get("args"):
-        containers = [{"name": presets.KSERVE_CONTAINER, "args": model.get("args")}]
-    return {"metadata": {"name": name_of(isvc), "namespace": md.get("namespace"), "labels": labels,
-                         "annotations": dict(mapping(md.get("annotations")))},
-            "spec": {"containers": containers}}
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -40,12 +40,14 @@ from dataclasses import dataclass, replace
 
 from collector.deployment.model import Condition, ConditionStatus, ConditionType, Failure
 from collector.deployment.objects import (
+    Custom,
     Event,
     Obj,
     app_container_names,
     as_int,
     component_of,
     condition_true,
+    container_spec,
     container_statuses,
     created_ns,
     events_about,
@@ -66,6 +68,9 @@ CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "CreateContainerError",
 START_ERRORS = frozenset({"CrashLoopBackOff", "RunContainerError", "StartError", "PostStartHookError"})
 CREATING = frozenset({"ContainerCreating", "PodInitializing"})
 UNSCHEDULABLE = frozenset({"Unschedulable", "SchedulerError"})
+# Warning events that record a failure of the deployment's objects (for the last failure and the history's FAILED).
+FAILURE_EVENTS = frozenset({"FailedScheduling", "Failed", "BackOff", "FailedMount", "FailedCreate", "InternalError",
+                            "OOMKilling", "Evicted", "FailedAttachVolume", "UpdateFailed"})
 LastLogs = Mapping[str, Sequence[str]]
 
 _S, _I, _ST, _R = ConditionType.SCHEDULED, ConditionType.INITIALIZED, ConditionType.STARTED, ConditionType.READY
@@ -92,7 +97,8 @@ def scheduler_reason(message: str) -> str:
     return one_line(head).rstrip(". ")
 
 
-def _times(count: int) -> str:
+def how_often(count: int) -> str:
+    """``once``, ``3 times``: a count in words, for reasons and advice."""
     return "once" if count == 1 else f"{count} times"
 
 
@@ -130,8 +136,9 @@ def _waiting_failure(pod: Obj, status: Obj, events: Sequence[Event], component: 
     message = str(details.get("message") or reason)
     if reason in IMAGE_ERRORS:
         message = _pull_error(events, container, message)
+    image = str((container_spec(pod, container) or {}).get("image") or status.get("image") or "") or None
     return Failure(reason=reason, message=message, time=_newest_time(events, container), component=component,
-                   pod=name_of(pod), container=container, restarts=as_int(status.get("restartCount")))
+                   pod=name_of(pod), container=container, restarts=as_int(status.get("restartCount")), image=image)
 
 
 def _newest_time(events: Sequence[Event], container: str) -> str | None:
@@ -183,7 +190,7 @@ def crash_failure(pod: Obj, status: Obj, events: Sequence[Event], component: str
 def failure_reason(failure: Failure) -> str:
     """The one-line reason a failure gives its condition."""
     who = failure.container or failure.pod or "deployment"
-    restarted = f", restarted {_times(failure.restarts)}" if failure.restarts else ""
+    restarted = f", restarted {how_often(failure.restarts)}" if failure.restarts else ""
     if failure.reason == "OOMKilled":
         limit = f", memory limit {failure.memory_limit}" if failure.memory_limit else ", no memory limit"
         return f"{who} was OOMKilled (exit {failure.exit_code if failure.exit_code is not None else 137}{limit}){restarted}"
@@ -308,10 +315,11 @@ def _duration(ns: int) -> str:
     return f"{seconds // 3600} hours"
 
 
-def pod_progress(pod: Obj, events: Sequence[Event], *, now_ns: int, last_logs: LastLogs | None = None) -> PodProgress:
+def pod_progress(pod: Obj, events: Sequence[Event], *, now_ns: int, last_logs: LastLogs | None = None,
+                 custom_fields: Custom = None) -> PodProgress:
     """The condition of one (live, not terminating) pod; ``events`` may hold any events, the pod's are picked."""
     own = events_about(events, pod)
-    component = component_of(pod)
+    component = component_of(pod, custom_fields)
     step = (_scheduling(pod, own, component) or _initialization(pod, own, component, last_logs)
             or _start(pod, own, component, last_logs, now_ns))
     ready = pod_condition(pod, "Ready")
@@ -323,14 +331,16 @@ def pod_progress(pod: Obj, events: Sequence[Event], *, now_ns: int, last_logs: L
     else:
         message = str((ready or {}).get("message") or "waiting for readiness gates")
         condition = Condition(_R, _U, one_line(f"Setting up connectivity: {message}"))
-    return PodProgress(pod=name_of(pod), component=component, revision=revision_of(pod), created_ns=created_ns(pod),
+    return PodProgress(pod=name_of(pod), component=component, revision=revision_of(pod, custom_fields),
+                       created_ns=created_ns(pod),
                        condition=condition, failure=failure, ready=step is None and condition_true(ready))
 
 
-def past_failures(pod: Obj, events: Sequence[Event], last_logs: LastLogs | None = None) -> list[Failure]:
+def past_failures(pod: Obj, events: Sequence[Event], last_logs: LastLogs | None = None,
+                  custom_fields: Custom = None) -> list[Failure]:
     """Every bad end this pod's containers have on record (current or survived), and an eviction."""
     own = events_about(events, pod)
-    component = component_of(pod)
+    component = component_of(pod, custom_fields)
     found = []
     for status in [*container_statuses(pod, init=True), *container_statuses(pod)]:
         failure = _waiting_failure(pod, status, own, component) or crash_failure(

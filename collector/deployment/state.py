@@ -20,11 +20,16 @@ STOPPED       stop asked (``serving.kserve.io/stop``, ``Stopped`` True, the Infe
               deleted, every raw Deployment at 0 replicas, or no owner left) and no pod left
 STOPPING      stop asked and pods still there (``STOPPED Unknown``)
 CREATED       stopped and never started (no revision was ever created); ``STOPPED True``
-FAILED        the condition is ``False``
-IDLE          the InferenceService is Ready and a component has no pod: scaled to zero (``READY True``)
+FAILED        the condition is ``False`` and no older revision serves
+IDLE          the InferenceService is Ready and a component has no pod at all, its minimum being 0 and no
+              newer revision pending: really scaled to zero (``READY True``)
 RUNNING       ``READY True`` with instances, and no rollout in progress
 UPDATING      a new revision rolls out while an older one serves (Knative's latest created revision is
-              not the latest ready one, or pods of an older revision still serve)
+              not the latest ready one, or pods of an older revision still serve); blocked when its
+              condition is ``False`` (the new revision's pods cannot be scheduled, pull their image,
+              start...), or when the new revision has no pod (not yet, or scaled back to zero by
+              Knative): the reason is the scheduler's word on its pods, else the InferenceService's
+              condition on that revision
 STARTING      any other step in progress
 ============  ============================================================================================
 
@@ -60,6 +65,7 @@ from collector.deployment.model import (
     Status,
 )
 from collector.deployment.objects import (
+    Custom,
     Event,
     Obj,
     as_int,
@@ -67,7 +73,6 @@ from collector.deployment.objects import (
     created_ns,
     is_ready,
     is_terminating,
-    isvc_as_pod,
     isvc_component_status,
     isvc_spec_components,
     mapping,
@@ -80,14 +85,12 @@ from collector.deployment.objects import (
     started_ns,
     time_ns,
 )
-from collector.deployment.pods import LastLogs, PodProgress, past_failures, pod_progress
+from collector.deployment.pods import FAILURE_EVENTS, LastLogs, PodProgress, failure_reason, past_failures, pod_progress
 from collector.kube import presets
 
 _STOPPED, _READY = ConditionType.STOPPED, ConditionType.READY
 _U, _F, _T = ConditionStatus.UNKNOWN, ConditionStatus.FALSE, ConditionStatus.TRUE
 COMPONENT_ORDER = ("predictor", "transformer", "explainer")
-FAILURE_EVENTS = frozenset({"FailedScheduling", "Failed", "BackOff", "FailedMount", "FailedCreate", "InternalError",
-                            "OOMKilling", "Evicted", "FailedAttachVolume", "UpdateFailed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,7 @@ class _Component:
     target: tuple[Obj, ...]
     serving_old: tuple[Obj, ...]
     live: tuple[Obj, ...]
+    revision: str = ""  # the revision rolling out (Knative's latest created), when known
 
 
 def _is_live(pod: Obj) -> bool:
@@ -108,10 +112,10 @@ def _generation(revision: str) -> int:
     return int(revision.rsplit("-", 1)[-1]) if revision.rsplit("-", 1)[-1].isdigit() else -1
 
 
-def _split(name: str, live: list[Obj], latest_created: str) -> _Component:
+def _split(name: str, live: list[Obj], latest_created: str, custom_fields: Custom) -> _Component:
     groups: dict[str, list[Obj]] = {}
     for pod in live:
-        groups.setdefault(revision_of(pod), []).append(pod)
+        groups.setdefault(revision_of(pod, custom_fields), []).append(pod)
     knative = any(presets.KNATIVE_REVISION in presets.pod_labels(p) for p in live)
     if latest_created and (latest_created in groups or knative or not live):
         target_key = latest_created  # Knative's newest revision, even before its first pod exists
@@ -121,19 +125,15 @@ def _split(name: str, live: list[Obj], latest_created: str) -> _Component:
         target_key = ""
     target = tuple(groups.get(target_key, ()))
     old = tuple(p for r, pods in groups.items() if r != target_key for p in pods if is_ready(p))
-    return _Component(name=name, target=target, serving_old=old, live=tuple(live))
+    return _Component(name=name, target=target, serving_old=old, live=tuple(live), revision=target_key)
 
 
 def _order(names: set[str]) -> list[str]:
     return [c for c in COMPONENT_ORDER if c in names] + sorted(names - set(COMPONENT_ORDER))
 
 
-def _deployment_component(deployment: Obj) -> str:
-    template = mapping(mapping(deployment.get("spec")).get("template"))
-    fields = presets.fields_from_pod({"metadata": {**mapping(template.get("metadata")),
-                                                   "namespace": meta(deployment).get("namespace")},
-                                      "spec": mapping(template.get("spec"))})
-    return str(fields.get(m.F_COMPONENT) or "predictor")
+def _deployment_component(deployment: Obj, custom_fields: Custom) -> str:
+    return component_of(presets.template_as_pod(deployment), custom_fields)
 
 
 def _worst(progresses: Sequence[PodProgress]) -> PodProgress:
@@ -152,17 +152,14 @@ def _stopped(isvc: Obj | None, pods: Sequence[Obj], events: Sequence[Event]) -> 
     return Status.STOPPED, Condition(_STOPPED, _T, "Deployment is stopped: no instance is running")
 
 
-def _identity(isvc: Obj | None, pods: Sequence[Obj], deployments: Sequence[Obj]) -> dict[str, str]:
-    """Model fields from the newest predictor pod, else the InferenceService, else a Deployment's template."""
-    ordered = sorted(pods, key=lambda p: (component_of(p) == "predictor", _is_live(p), created_ns(p)), reverse=True)
-    candidates = [pod_fields(p) for p in ordered]
-    if isvc is not None:
-        candidates.append(presets.fields_from_pod(isvc_as_pod(isvc)))
-    for deployment in deployments:
-        template = mapping(mapping(deployment.get("spec")).get("template"))
-        candidates.append(presets.fields_from_pod({"metadata": {**mapping(template.get("metadata")),
-                                                                "namespace": meta(deployment).get("namespace")},
-                                                   "spec": mapping(template.get("spec"))}))
+def _identity(isvc: Obj | None, pods: Sequence[Obj], deployments: Sequence[Obj], custom_fields: Custom) -> dict[str, str]:
+    """Model fields from the newest predictor pod, else the InferenceService, else a Deployment's template, by the
+    presets and ``custom_fields`` that give the log lines theirs."""
+    ordered = sorted(pods, key=lambda p: (component_of(p, custom_fields) == "predictor", _is_live(p), created_ns(p)),
+                     reverse=True)
+    views = [*ordered, *([presets.isvc_as_pod(isvc, component="predictor")] if isvc is not None else []),
+             *(presets.template_as_pod(d) for d in deployments)]
+    candidates = [pod_fields(view, custom_fields) for view in views]
     found: dict[str, str] = {}
     for fields in candidates:
         for key in (m.F_SERVING, m.F_MODEL_NAME, m.F_MODEL_VERSION):
@@ -172,10 +169,10 @@ def _identity(isvc: Obj | None, pods: Sequence[Obj], deployments: Sequence[Obj])
 
 
 def _last_failure(chosen: Failure | None, pods: Sequence[Obj], events: Sequence[Event], isvc: Obj | None,
-                  last_logs: LastLogs | None) -> Failure | None:
+                  last_logs: LastLogs | None, custom_fields: Custom) -> Failure | None:
     if chosen is not None:
         return chosen
-    seen: list[Failure] = [f for pod in pods for f in past_failures(pod, events, last_logs)]
+    seen: list[Failure] = [f for pod in pods for f in past_failures(pod, events, last_logs, custom_fields)]
     info = mapping(mapping(mapping((isvc or {}).get("status")).get("modelStatus")).get("lastFailureInfo"))
     if info:
         seen.append(Failure(reason=str(info.get("reason") or "ModelLoadFailed"), message=str(info.get("message") or ""),
@@ -207,7 +204,9 @@ def _speak(components: Sequence[_Component], progresses: Sequence[PodProgress], 
             if condition.type is _READY and condition.status is _U and kserve.gave_up(isvc, comp.name):
                 condition = Condition(_READY, _F, condition.reason)
             speaking.append((condition, worst.failure))
-        elif isvc is not None and kserve.is_ready(isvc):
+        elif comp.live or _rollout_pending(isvc, comp.name):
+            speaking.append(_new_revision_without_pods(comp, isvc, events))
+        elif isvc is not None and kserve.is_ready(isvc) and kserve.desired_replicas(isvc, comp.name)[0] == 0:
             idle = True
             speaking.append((Condition(_READY, _T, "Deployment is ready, but idle: scaled to zero, "
                                                    "the first requests will wait for a cold start"), None))
@@ -221,6 +220,34 @@ def _speak(components: Sequence[_Component], progresses: Sequence[PodProgress], 
     if condition.type is _READY and condition.status is _T and isvc is not None and not idle:
         condition = kserve.connectivity(isvc, [c.name for c in components], events) or condition
     return condition, failure, idle
+
+
+def _rollout_pending(isvc: Obj | None, component: str) -> bool:
+    """Knative's latest created revision of the component is not its latest ready one."""
+    status = isvc_component_status(isvc, component)
+    created, ready = status.get("latestCreatedRevision"), status.get("latestReadyRevision")
+    return bool(created and ready and created != ready)
+
+
+def _new_revision_without_pods(comp: _Component, isvc: Obj | None,
+                               events: Sequence[Event]) -> tuple[Condition, Failure | None]:
+    """A component whose new revision has no pod (not yet, or scaled back to zero) while an older one may serve.
+
+    The root cause is the scheduler's word about the new revision's (gone) pods, else the InferenceService's
+    condition on that revision, else it is waiting for its first instance.
+    """
+    revision = comp.revision
+    refused = [e for e in events if e.reason == "FailedScheduling" and revision and e.name.startswith(revision + "-")]
+    if refused:
+        event = refused[-1]
+        failure = Failure(reason="FailedScheduling", message=event.message, time=event.time, component=comp.name,
+                          pod=event.name)
+        return Condition(ConditionType.SCHEDULED, _F, failure_reason(failure)), failure
+    failed = kserve.failed_condition(isvc, comp.name, events) if isvc is not None else None
+    if failed is not None:
+        return failed
+    which = f"the new revision {revision}" if revision else "the new revision"
+    return Condition(ConditionType.SCHEDULED, _U, f"Waiting to be scheduled: {which} has no instance yet"), None
 
 
 def _no_pod_yet(component: str, events: Sequence[Event]) -> tuple[Condition, Failure | None]:
@@ -246,15 +273,15 @@ def _updating(components: Sequence[_Component], isvc: Obj | None) -> bool:
     return False
 
 
-def _status(condition: Condition, *, idle: bool, updating: bool) -> Status:
+def _status(condition: Condition, *, idle: bool, updating: bool, old_serving: bool) -> Status:
     if condition.status is _F:
-        return Status.FAILED
+        return Status.UPDATING if updating and old_serving else Status.FAILED  # a blocked rollout still serves
     if condition.type is _READY and condition.status is _T:
         return Status.UPDATING if updating else (Status.IDLE if idle else Status.RUNNING)
     return Status.UPDATING if updating else Status.STARTING
 
 
-def _instances(comp: _Component, isvc: Obj | None, deployments: Sequence[Obj]) -> ComponentState:
+def _instances(comp: _Component, isvc: Obj | None, deployments: Sequence[Obj], custom_fields: Custom) -> ComponentState:
     """Running (ready pods, any revision) and desired instances of a component, and its readiness."""
     running = sum(1 for p in comp.live if is_ready(p))
     ready: bool | None = None
@@ -264,7 +291,7 @@ def _instances(comp: _Component, isvc: Obj | None, deployments: Sequence[Obj]) -
         desired = min(desired, maximum) if maximum else desired
         ready = kserve.component_ready(isvc, comp.name)
     else:
-        own = [d for d in deployments if _deployment_component(d) == comp.name]
+        own = [d for d in deployments if _deployment_component(d, custom_fields) == comp.name]
         scale = [as_int(mapping(meta(p).get("annotations")).get("autoscaling.knative.dev/min-scale")) or 0
                  for p in comp.target]
         desired = (sum(as_int(mapping(d.get("spec")).get("replicas")) or 0 for d in own) if own
@@ -282,6 +309,7 @@ def deployment_state(
     namespace: str | None = None,
     last_logs: LastLogs | None = None,
     deployments: Sequence[Obj] = (),
+    custom_fields: Custom = None,
 ) -> DeploymentState:
     """The state of one deployment (the rules are in the module docstring).
 
@@ -290,18 +318,22 @@ def deployment_state(
     recent events (core/v1 or events.k8s.io/v1; each is matched to a pod by uid or name, so
     unrelated ones are harmless); ``now`` an aware datetime (naive: UTC); ``last_logs`` the last lines of
     crashed containers, keyed ``"<pod>/<container>"`` or ``"<container>"``; ``deployments``
-    apps/v1 Deployments of a KServe-less deployment, for its desired replicas and stop state.
+    apps/v1 Deployments of a KServe-less deployment, for its desired replicas and stop state;
+    ``custom_fields`` the collector's ``kubernetes.custom_fields``, so the model name, version and
+    component are the ones its log lines carry.
     """
     when = now if now.tzinfo is not None else now.replace(tzinfo=UTC)  # a naive ``now`` is taken as UTC
     now_ns = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
     evs = read_events(events)
-    identity = _identity(isvc, pods, deployments)
+    identity = _identity(isvc, pods, deployments, custom_fields)
+    component_of_pod = {id(p): component_of(p, custom_fields) for p in pods}
     live = [p for p in pods if _is_live(p)]
     raw_stopped = bool(deployments) and all(as_int(mapping(d.get("spec")).get("replicas")) == 0 for d in deployments)
     owner = isvc is not None or bool(deployments)
-    names = set(isvc_spec_components(isvc)) | {component_of(p) for p in pods} | {_deployment_component(d) for d in deployments}
-    components = [_split(c, [p for p in live if component_of(p) == c],
-                         str(isvc_component_status(isvc, c).get("latestCreatedRevision") or ""))
+    names = (set(isvc_spec_components(isvc)) | set(component_of_pod.values())
+             | {_deployment_component(d, custom_fields) for d in deployments})
+    components = [_split(c, [p for p in live if component_of_pod[id(p)] == c],
+                         str(isvc_component_status(isvc, c).get("latestCreatedRevision") or ""), custom_fields)
                   for c in _order(names or {"predictor"})]
     chosen: Failure | None = None
     if kserve.stop_requested(isvc) or is_terminating(isvc or {}) or raw_stopped or (not owner and not live):
@@ -309,12 +341,14 @@ def deployment_state(
                                             not in ("Failed", "Succeeded")], evs)
         instances = tuple(ComponentState(c.name, sum(1 for p in c.live if is_ready(p)), 0, False) for c in components)
     else:
-        progresses = [pod_progress(p, evs, now_ns=now_ns, last_logs=last_logs) for c in components for p in c.target]
+        progresses = [pod_progress(p, evs, now_ns=now_ns, last_logs=last_logs, custom_fields=custom_fields)
+                      for c in components for p in c.target]
         condition, failure, idle = _speak(components, progresses, isvc, evs)
-        status = _status(condition, idle=idle, updating=_updating(components, isvc))
+        status = _status(condition, idle=idle, updating=_updating(components, isvc),
+                         old_serving=any(c.serving_old for c in components))
         chosen = failure if condition.status is _F else None
-        instances = tuple(_instances(c, isvc, deployments) for c in components)
-    last_failure = _last_failure(chosen, pods, evs, isvc, last_logs)
+        instances = tuple(_instances(c, isvc, deployments, custom_fields) for c in components)
+    last_failure = _last_failure(chosen, pods, evs, isvc, last_logs, custom_fields)
     state = DeploymentState(
         serving_name=serving_name or (name_of(isvc) if isvc else "") or identity.get(m.F_SERVING, ""),
         namespace=namespace or str(meta(isvc or {}).get("namespace") or "")

@@ -260,6 +260,50 @@ def fields_from_pod(pod: Mapping[str, Any], *, custom_fields: Mapping[str, str] 
     return fields
 
 
+def template_as_pod(workload: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod a workload (apps/v1 Deployment, ReplicaSet) would create: its pod template, in its namespace."""
+    spec = workload.get("spec")
+    template = spec.get("template") if isinstance(spec, Mapping) else None
+    template = template if isinstance(template, Mapping) else {}
+    template_spec = template.get("spec")
+    return {"metadata": {**_meta(template), "namespace": _meta(workload).get("namespace")},
+            "spec": dict(template_spec) if isinstance(template_spec, Mapping) else {}}
+
+
+def isvc_as_pod(isvc: Mapping[str, Any], *, component: str | None = None, revision: str | None = None) -> dict[str, Any]:
+    """The pod KServe would create for an InferenceService (one ``component``, one ``revision``), for the presets.
+
+    KServe copies the InferenceService's labels and annotations to its pods, labels them with its name
+    and the component, names their Knative revision after the component's (the given ``revision``, else
+    the latest created one, else the latest ready one: its generation is the version), and runs the
+    spec's ``kserve-container`` (or the model's ``args``). For when no pod exists (scaled to zero,
+    failed before any pod was created) and for the history of the InferenceService itself.
+    """
+    meta = _meta(isvc)
+    labels = pod_labels(isvc)
+    labels.setdefault(KSERVE_ISVC, _text(meta.get("name") or ""))
+    status = isvc.get("status")
+    components = status.get("components") if isinstance(status, Mapping) else None
+    own = components.get(component or "predictor") if isinstance(components, Mapping) else None
+    own = own if isinstance(own, Mapping) else {}
+    revision = revision or _text(own.get("latestCreatedRevision") or "") or _text(own.get("latestReadyRevision") or "")
+    if revision and knative_generation({KNATIVE_REVISION: revision}) is not None:
+        labels.setdefault(KNATIVE_REVISION, revision)
+    if component:
+        labels[KSERVE_COMPONENT] = component
+    spec = isvc.get("spec")
+    wanted = spec.get(component or "predictor") if isinstance(spec, Mapping) else None
+    wanted = wanted if isinstance(wanted, Mapping) else {}
+    containers = [dict(c) for c in wanted.get("containers") or [] if isinstance(c, Mapping)
+                  and c.get("name") == KSERVE_CONTAINER]
+    model = wanted.get("model")
+    if not containers and isinstance(model, Mapping) and model.get("args"):
+        containers = [{"name": KSERVE_CONTAINER, "args": model.get("args")}]
+    return {"metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"), "labels": labels,
+                         "annotations": pod_annotations(isvc)},
+            "spec": {"containers": containers}}
+
+
 def validate_custom_fields(custom_fields: Mapping[str, str]) -> list[str]:
     """Problems with a ``kubernetes.custom_fields`` mapping (empty when it is fine), for settings checks."""
     problems = []

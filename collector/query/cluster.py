@@ -107,17 +107,11 @@ def read_pods(api: ClusterApi, name: str, namespace: str,
     return [p for p in pods if belongs(p, name, custom_fields)]
 
 
-def _template(deployment: Mapping[str, Any]) -> dict[str, Any]:
-    template = (deployment.get("spec") or {}).get("template") or {}
-    return {"metadata": {**(template.get("metadata") or {}), "namespace": (deployment.get("metadata") or {}).get("namespace")},
-            "spec": template.get("spec") or {}}
-
-
 def read_deployments(api: ClusterApi, name: str, namespace: str,
                      custom_fields: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """apps/v1 Deployments whose pods would be this deployment's (a KServe-less deployment's desired replicas)."""
     found = _by_selectors(lambda s: api.list_deployments(namespace, label_selector=s)[0], name, custom_fields)
-    return [d for d in found if belongs(_template(d), name, custom_fields) or belongs(d, name, custom_fields)]
+    return [d for d in found if belongs(presets.template_as_pod(d), name, custom_fields) or belongs(d, name, custom_fields)]
 
 
 def read_isvc(api: ClusterApi, name: str, namespace: str) -> tuple[dict[str, Any] | None, list[str]]:

@@ -53,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pod", dest="pod_name", help="pod name")
     parser.add_argument("--level", choices=["debug", "info", "warning", "error", "critical"], help="log level")
     parser.add_argument("--grep", dest="text", help="phrase the message must contain")
-    parser.add_argument("--since", help="from this time (RFC 3339 or date math such as now-1h)")
-    parser.add_argument("--until", help="up to this time (exclusive)")
+    parser.add_argument("--since", help="from this time: RFC 3339, a day, a duration back (10m, 2h, 1d) or now-1h")
+    parser.add_argument("--until", help="up to this time (exclusive; the same forms)")
     parser.add_argument("--tail", type=int, metavar="N", help="the last N lines (of each container, from the components)")
     parser.add_argument("--previous", action="store_true",
                         help="the previous instance of each container (the one before a restart; needs the components)")

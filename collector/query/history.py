@@ -20,8 +20,8 @@ from collector.errors import CollectorError
 from collector.query import cluster
 from collector.query.connections import Connections
 from collector.query.options import add_deployment_argument, add_opensearch_arguments, load
-from collector.query.reader import LogReader
-from collector.query.search import LogQuery
+from collector.query.reader import PAGE_SIZE, LogReader, pin_namespace
+from collector.query.search import LogQuery, check_time
 from collector.query.terminal import EXIT_STATUS_HELP, NotFound, fail, use_color
 
 
@@ -31,19 +31,26 @@ def history_index(connections: Connections) -> str:
 
 
 def read_history(connections: Connections, name: str, namespace: str | None = None, *, model_version: str | None = None,
-                 since: str | None = None, index: str | None = None) -> History:
-    """The deployment's history; :class:`~collector.query.terminal.NotFound` when none was ever recorded."""
+                 since: str | None = None, index: str | None = None, page_size: int = PAGE_SIZE) -> History:
+    """The deployment's history, every matching document read (``search_after`` pages of ``page_size``).
+
+    Without ``namespace``: the one namespace the deployment's documents are in;
+    :class:`~collector.query.terminal.Ambiguous` when they are in several,
+    :class:`~collector.query.terminal.NotFound` when none was ever recorded.
+    """
     cluster.check_name(name)
+    check_time("--since", since)
     pattern = index or history_index(connections)
-    reader = LogReader(connections.opensearch(), pattern)
-    query = LogQuery(serving_name=name, namespace=namespace, model_version=model_version, since=since)
+    reader = LogReader(connections.opensearch(), pattern, page_size=page_size)
+    query = pin_namespace(reader, LogQuery(serving_name=name, namespace=namespace, model_version=model_version,
+                                           since=since), what="history")
     docs = [hit.get("_source") or {} for hit in reader.pages(query)]
     filtered = model_version is not None or since is not None
-    if not docs and (not filtered or not reader.count(LogQuery(serving_name=name, namespace=namespace))):
+    if not docs and (not filtered or not reader.count(LogQuery(serving_name=name, namespace=query.namespace))):
         where = f" in namespace {namespace}" if namespace else ""
         raise NotFound(f"no history recorded for {name}{where} in {pattern}: check the name, and that `servelog events` "
                        "runs (kubectl -n servelog get deploy servelog-events)")
-    return deployment_history(docs, serving_name=name, namespace=namespace or "")
+    return deployment_history(docs, serving_name=name, namespace=query.namespace or "")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,9 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("A deployment's history from serving-events-*: its status transitions and every event, "
                           "container end, waiting reason and condition change, newest first, repeats folded.")
     parser.epilog = EXIT_STATUS_HELP + "\n--output json prints {serving_name, namespace, transitions, entries}.\n"
-    add_deployment_argument(parser)
+    add_deployment_argument(parser, namespace_help="its namespace (default: the one its history is in; several: "
+                            "exit status 6)")
     parser.add_argument("--model-version", help="only this model version's documents")
-    parser.add_argument("--since", help="from this time (RFC 3339 or date math such as now-1d)")
+    parser.add_argument("--since", help="from this time: RFC 3339, a day, a duration back (10m, 2h, 1d) or now-1d")
     parser.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
     parser.add_argument("--limit", type=int, default=100, help="most entries shown as text (0: all; json shows all)")
     parser.add_argument("--index", help="index pattern (default: history.index with {date} as *, serving-events-*)")

@@ -10,11 +10,16 @@
   name, OpenSearch (a search across deployments), silently.
 
 Both sources print the same documents (the fields, ``doc_id`` and grouped tracebacks of the
-collector) through the same ``emit``, with the same filters; ``--tail N`` is the last N lines (of each
-container instance read from the API; the newest N in OpenSearch), ``--limit`` caps what is printed:
+collector) through the same ``emit``, with the same filters; ``--tail N`` is the last N lines within
+``--since``/``--until`` and the filters (of each container instance read from the API: the server's
+``tailLines`` when nothing else selects, else the newest N accepted while reading from ``--since``;
+the newest N in OpenSearch), ``--limit`` caps what is printed:
 from OpenSearch the oldest lines of ``--since`` (as before), from the components the newest (they hold
-the recent past). Only ``-n/--namespace`` given by the user filters OpenSearch by namespace; the
-cluster is asked in that namespace or the kubeconfig context's.
+the recent past). The cluster is asked in ``-n/--namespace`` or the kubeconfig context's namespace.
+OpenSearch is read in ``-n``'s namespace; without it, for a named deployment, in the namespace the
+cluster found it in (``auto`` falling back for an idle or stopped deployment), else in the one namespace
+its documents are in, refusing when they are in several (:func:`collector.query.reader.pin_namespace`,
+exit status 6); without a deployment name, in every namespace (a search across deployments).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,8 +37,8 @@ from collector.errors import KubeError
 from collector.query import cluster
 from collector.query.connections import Connections
 from collector.query.follow import Follower
-from collector.query.reader import LogReader
-from collector.query.search import LogQuery, when_ns
+from collector.query.reader import LogReader, pin_namespace
+from collector.query.search import LogQuery, check_time, when_ns
 from collector.query.terminal import NoCluster, NotFound, explain
 from collector.query.transient import Emit, Stream, accepts, merged, read_streams, streams_of
 from collector.query.transient_follow import TransientFollower
@@ -67,6 +72,8 @@ class LogRequest:
                              "kubernetes (OpenSearch holds every instance: filter with --since/--until)")
         if self.source == "kubernetes" and not self.query.serving_name:
             raise ValueError("--source kubernetes reads one deployment: name it (servelog logs SERVING ...)")
+        check_time("--since", self.query.since)
+        check_time("--until", self.query.until)
         if (self.tail is not None and self.tail < 0) or self.limit < 0:
             raise ValueError("--tail and --limit take a number of lines (0 or more)")
         if self.query.serving_name:
@@ -112,36 +119,39 @@ def read_logs(request: LogRequest, connections: Connections, emit: Emit, *, note
                                                                                                  custom)),
                          emit, warn, stop)
         return "kubernetes"
-    why = _nothing_to_read(request, connections, client, name, namespace, pods)
+    why, found = _nothing_to_read(request, connections, client, name, namespace, pods)
     if request.source == "kubernetes":
         raise NotFound(why)
     note(f"{why}: reading its historical logs from OpenSearch")
-    _from_opensearch(request, connections, emit, warn)
+    _from_opensearch(request, connections, emit, warn, namespace=namespace if found else None)
     return "opensearch"
 
 
 def _nothing_to_read(request: LogRequest, connections: Connections, client: cluster.ClusterApi, name: str,
-                     namespace: str, pods: list[dict[str, Any]]) -> str:
-    """Why no container of the deployment can be read, in the words of its state."""
+                     namespace: str, pods: list[dict[str, Any]]) -> tuple[str, bool]:
+    """Why no container of the deployment can be read, in the words of its state; whether it exists there."""
     query = request.query
     if pods:
         if request.previous:
-            return f"no container of {name} has a previous instance (none restarted)"
+            return f"no container of {name} has a previous instance (none restarted)", True
         if query.component or query.container_name or query.pod_name:
             wanted = ", ".join(f"{k} {v}" for k, v in (("component", query.component), ("container", query.container_name),
                                                        ("pod", query.pod_name)) if v)
-            return f"no running container of {name} matches {wanted}"
-    shot = cluster.snapshot(client, name, namespace, custom_fields=connections.settings.kubernetes.custom_fields)
+            return f"no running container of {name} matches {wanted}", True
+    custom = connections.settings.kubernetes.custom_fields
+    shot = cluster.snapshot(client, name, namespace, custom_fields=custom)
     state = deployment_state(shot.isvc, shot.pods, shot.events, now=datetime.now(UTC), serving_name=name,
-                             namespace=namespace, last_logs=shot.last_logs, deployments=shot.deployments)
+                             namespace=namespace, last_logs=shot.last_logs, deployments=shot.deployments,
+                             custom_fields=custom)
     if not state.found:
-        return f"no deployment named {name} in namespace {namespace} (no InferenceService, pod, Deployment or event)"
+        return f"no deployment named {name} in namespace {namespace} (no InferenceService, pod, Deployment or event)", False
     if state.status is Status.IDLE:
-        return f"{name} is IDLE: scaled to zero, no instance is running"
+        return f"{name} is IDLE: scaled to zero, no instance is running", True
     if state.status in (Status.STOPPED, Status.CREATED, Status.STOPPING):
-        return f"{name} is {state.status}: no instance is running"
+        return f"{name} is {state.status}: no instance is running", True
     condition = state.condition
-    return f"{name} is {state.status} ({condition.type} {condition.status}: {condition.reason}): no container has started"
+    return (f"{name} is {state.status} ({condition.type} {condition.status}: {condition.reason}): no container has "
+            "started"), True
 
 
 def _times(request: LogRequest) -> tuple[int | None, int | None]:
@@ -166,17 +176,23 @@ def _from_kubernetes(request: LogRequest, connections: Connections, client: Any,
                           tail=tail, since_ns=since_ns, request_timeout=timeout, poll_seconds=request.poll_seconds,
                           stop=stop).run(initial=streams)
         return
-    # each container sends what --tail (else --limit) asks; with a level or text filter all it has, to filter that
-    tail = request.tail if request.tail is not None else (None if filtering else (request.limit or None))
-    per_stream = read_streams(client, streams, options, warn=warn, tail=tail, since_ns=since_ns,
-                              request_timeout=timeout)
+    # the last --tail (else --limit) lines of each container: the server's tailLines when nothing else selects;
+    # with --until or a filter (which pods/log cannot apply) every line from --since, the newest accepted kept
+    wanted = request.tail if request.tail is not None else (request.limit or None)
+    selecting = filtering or until_ns is not None
+    per_stream = read_streams(client, streams, options, warn=warn, tail=None if selecting else wanted,
+                              since_ns=since_ns, request_timeout=timeout, accept=accept if selecting else None,
+                              keep_last=wanted if selecting else None)
     for hit in merged(per_stream, accept=accept, limit=request.limit):
         emit(hit)
 
 
-def _from_opensearch(request: LogRequest, connections: Connections, emit: Emit, warn: Callable[[str], None]) -> None:
+def _from_opensearch(request: LogRequest, connections: Connections, emit: Emit, warn: Callable[[str], None], *,
+                     namespace: str | None = None) -> None:
+    """The historical logs; ``namespace``: where the cluster found the deployment (when ``-n`` was not given)."""
     reader = LogReader(connections.opensearch(), request.index)
-    query = request.query
+    query = request.query if request.query.namespace or not namespace else replace(request.query, namespace=namespace)
+    query = pin_namespace(reader, query, what="logs")
     if request.follow:
         first = request.tail if request.tail is not None else request.limit
         Follower(reader, query, emit, warn=warn, window_ns=int(request.follow_window * 1e9),

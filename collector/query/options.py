@@ -1,6 +1,9 @@
 """Flags shared by the reading commands (``status``, ``history``, ``logs``) and the settings they make.
 
-The deployment is the positional argument of all three, with ``-n/--namespace``; the cluster is
+The deployment is the positional argument of all three, with ``-n/--namespace``. Without ``-n`` the
+cluster is asked in the kubeconfig context's namespace (the service account's in a cluster, else
+``default``), and OpenSearch is searched in the one namespace the deployment's documents are in
+(several: exit status 6, the namespaces listed; :func:`collector.query.reader.pin_namespace`). The cluster is
 chosen as kubectl chooses it (``--kubeconfig``, else ``kubernetes.kubeconfig``, else the service
 account in a cluster, else ``$KUBECONFIG`` / ``~/.kube/config``; ``--context``), OpenSearch as the
 other commands do (``--opensearch-url``, settings file, environment).
@@ -15,10 +18,11 @@ from typing import Any
 from collector.settings import Settings, load_settings
 
 
-def add_deployment_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+def add_deployment_argument(parser: argparse.ArgumentParser, *, required: bool = True,
+                            namespace_help: str = "its namespace (default: the kubeconfig context's)") -> None:
     parser.add_argument("serving", metavar="SERVING", nargs=None if required else "?",
                         help="the deployment: its InferenceService (or Hopsworks / Merlin serving) name")
-    parser.add_argument("-n", "--namespace", help="its namespace (default: the kubeconfig context's)")
+    parser.add_argument("-n", "--namespace", help=namespace_help)
 
 
 def add_kube_arguments(parser: argparse.ArgumentParser) -> None:

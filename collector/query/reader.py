@@ -4,16 +4,22 @@ Every page is a ``_search`` sorted by (timestamp, doc_id) and continued with ``s
 last hit's sort values (:mod:`collector.query.search`), never with ``from``: deep pages cost the same
 as the first, and a line is never skipped or repeated between pages. Missing indices are not errors
 (``ignore_unavailable``, ``allow_no_indices``): a pattern with no index yet lists nothing.
+:func:`pin_namespace` keeps a deployment read without ``-n`` to the one namespace its documents are
+in, and refuses (:class:`~collector.query.terminal.Ambiguous`) when they are in several.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, Protocol
 
-from collector.query.search import LogQuery, count_body, search_body
+from collector import model as m
+from collector.query.search import LogQuery, count_body, namespace_probe_body, search_body
+from collector.query.terminal import Ambiguous
 
 PAGE_SIZE = 500
+MOST_NAMESPACES = 10  # namespaces listed when a deployment name is ambiguous
 _LENIENT = {"ignore_unavailable": "true", "allow_no_indices": "true"}
 
 
@@ -68,3 +74,34 @@ class LogReader:
         body = count_body(query, floor_ns=floor_ns, ceiling_ns=ceiling_ns, below_ns=below_ns)
         answer = self._client.request("POST", f"/{self._index}/_count", body=body, params=_LENIENT)
         return int(answer.get("count", 0))
+
+    def namespaces(self, query: LogQuery, *, most: int = MOST_NAMESPACES) -> list[str]:
+        """The namespaces of the documents ``query`` matches (sorted; at most ``most``): one small search per
+        namespace, each excluding those already found (no aggregation, so any index mapping answers)."""
+        found: list[str] = []
+        while len(found) < most:
+            hits = self._search(namespace_probe_body(query, excluded=found))
+            if not hits:
+                break
+            namespace = str((hits[0].get("_source") or {}).get(m.F_NAMESPACE) or "")
+            if not namespace or namespace in found:
+                break  # documents without a namespace: nothing more to tell apart
+            found.append(namespace)
+        return sorted(found)
+
+
+def pin_namespace(reader: LogReader, query: LogQuery, *, what: str) -> LogQuery:
+    """``query`` for one deployment, in one namespace: as given, else the only one its documents are in.
+
+    Without ``-n`` OpenSearch is searched in every namespace; two deployments of one name in two
+    namespaces are not mixed: :class:`~collector.query.terminal.Ambiguous` lists the namespaces.
+    ``what`` names the documents (``history``, ``logs``) in the message.
+    """
+    if query.namespace or not query.serving_name:
+        return query
+    found = reader.namespaces(LogQuery(serving_name=query.serving_name))
+    if len(found) > 1:
+        more = " (and maybe more)" if len(found) >= MOST_NAMESPACES else ""
+        raise Ambiguous(f"{query.serving_name} has {what} in several namespaces: {', '.join(found)}{more}; "
+                        "give one with -n/--namespace")
+    return replace(query, namespace=found[0]) if found else query

@@ -48,6 +48,7 @@ def nanos_to_rfc3339(nanos: int) -> str:
 
 
 _DATE_MATH = re.compile(r"^now(?:(?P<sign>[-+])(?P<amount>\d+)(?P<unit>[smhdw]))?$")
+_DURATION = re.compile(r"^(?P<amount>\d+)(?P<unit>[smhdw])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -55,10 +56,13 @@ def when_ns(text: str, now_ns: int) -> int:
     """``--since`` / ``--until`` read without OpenSearch (the transient source): epoch nanoseconds.
 
     RFC 3339 (``2026-11-24T09:00:00Z``, any fraction, ``Z`` or an offset), a day (``2026-11-24``: its
-    start, UTC), or the date math most used with OpenSearch: ``now``, ``now-15m``, ``now-1h``, ``now-2d``
-    (units ``s m h d w``). Anything else is a :class:`ValueError` (a usage error).
+    start, UTC), a duration back from now (``10m``, ``2h``, ``1d``), or the date math most used with
+    OpenSearch: ``now``, ``now-15m``, ``now-1h``, ``now-2d`` (units ``s m h d w``). Anything else is a
+    :class:`ValueError` (a usage error).
     """
     value = text.strip()
+    if match := _DURATION.match(value):  # 10m: that long ago
+        return now_ns - int(match["amount"]) * _UNIT_SECONDS[match["unit"]] * 1_000_000_000
     if match := _DATE_MATH.match(value):
         if not match["sign"]:
             return now_ns
@@ -68,9 +72,24 @@ def when_ns(text: str, now_ns: int) -> int:
         value += "T00:00:00Z"
     parsed = parse_timestamp(value) if value else None
     if parsed is None:
-        raise ValueError(f"cannot read the time {text!r}: give RFC 3339 (2026-11-24T09:00:00Z), a day (2026-11-24) "
-                         "or now-<N><s|m|h|d|w> (now-1h)")
+        raise ValueError(f"cannot read the time {text!r}: give RFC 3339 (2026-11-24T09:00:00Z), a day (2026-11-24), "
+                         "a duration back from now (10m, 2h, 1d) or now-<N><s|m|h|d|w> (now-1h)")
     return parsed[0]
+
+
+def check_time(flag: str, text: str | None) -> None:
+    """A usage error (:class:`ValueError`, exit status 2) for a ``--since``/``--until`` no reader understands."""
+    if text is not None:
+        try:
+            when_ns(text, 0)
+        except ValueError as exc:
+            raise ValueError(f"{flag}: {exc}") from None
+
+
+def opensearch_time(text: str) -> str:
+    """A ``--since``/``--until`` as a range query reads it: a bare duration (``10m``) becomes ``now-10m``."""
+    value = text.strip()
+    return f"now-{value}" if _DURATION.match(value) else value
 
 
 def _query(query: LogQuery, *, floor_ns: int | None, ceiling_ns: int | None, below_ns: int | None) -> dict[str, Any]:
@@ -85,9 +104,9 @@ def _query(query: LogQuery, *, floor_ns: int | None, ceiling_ns: int | None, bel
     if query.since or query.until:
         bounds: dict[str, Any] = {}
         if query.since:
-            bounds["gte"] = query.since
+            bounds["gte"] = opensearch_time(query.since)
         if query.until:
-            bounds["lt"] = query.until
+            bounds["lt"] = opensearch_time(query.until)
         filters.append({"range": {m.F_TIMESTAMP: bounds}})
     window: dict[str, Any] = {}
     if floor_ns is not None:
@@ -123,6 +142,13 @@ def search_body(query: LogQuery, *, size: int, after: list[Any] | None = None, n
     if after is not None:
         body["search_after"] = after
     return body
+
+
+def namespace_probe_body(query: LogQuery, *, excluded: list[str]) -> dict[str, Any]:
+    """One hit of ``query`` outside the ``excluded`` namespaces: what :meth:`LogReader.namespaces` asks, in turn."""
+    matching = _query(query, floor_ns=None, ceiling_ns=None, below_ns=None)
+    bool_query = {"filter": [matching], "must_not": [{"terms": {m.F_NAMESPACE: excluded}}] if excluded else []}
+    return {"size": 1, "query": {"bool": bool_query}, "_source": [m.F_NAMESPACE], "track_total_hits": False}
 
 
 def count_body(query: LogQuery, *, floor_ns: int | None = None, ceiling_ns: int | None = None,

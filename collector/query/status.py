@@ -38,12 +38,14 @@ def read_state(connections: Connections, name: str, namespace: str | None = None
     cluster.check_name(name)
     client = connections.kube()
     where = connections.namespace(namespace)
-    shot = cluster.snapshot(client, name, where, custom_fields=connections.settings.kubernetes.custom_fields,
+    custom = connections.settings.kubernetes.custom_fields  # the collector's own mapping: the same model fields
+    shot = cluster.snapshot(client, name, where, custom_fields=custom,
                             request_timeout=min(connections.settings.kubernetes.log_request_timeout_seconds, 30.0))
     for text in shot.notes:
         notes(text)
     state = deployment_state(shot.isvc, shot.pods, shot.events, now=now or datetime.now(UTC), serving_name=name,
-                             namespace=where, last_logs=shot.last_logs, deployments=shot.deployments)
+                             namespace=where, last_logs=shot.last_logs, deployments=shot.deployments,
+                             custom_fields=custom)
     if not state.found:
         raise NotFound(f"no deployment named {name} in namespace {where}: no InferenceService, pod, Deployment or "
                        "event of that name (check the name and -n/--namespace)")

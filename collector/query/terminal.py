@@ -12,6 +12,8 @@ One table of exit statuses for the three, documented in the README and in each c
       e.g. a Role without ``pods/log``; another 4xx)
 5     no such deployment: nothing of that name in the namespace (status), no history recorded for it at
       all (history), no container of it to read (``logs --source kubernetes``)
+6     ambiguous: without ``-n``, OpenSearch holds documents of deployments of that name in several
+      namespaces (history, logs from OpenSearch): the namespaces are listed, give one with ``-n``
 ====  =====================================================================================================
 
 The reason goes to stderr, one line, prefixed ``servelog <command>:``. Colour only on a terminal,
@@ -26,7 +28,7 @@ from typing import TextIO
 
 from collector.errors import CollectorError, ConfigError, KubeRejected, KubeUnavailable, SinkRejected, SinkUnavailable
 
-ANSWERED, FAILED, USAGE, UNREACHABLE, REFUSED, NOT_FOUND = 0, 1, 2, 3, 4, 5
+ANSWERED, FAILED, USAGE, UNREACHABLE, REFUSED, NOT_FOUND, AMBIGUOUS = 0, 1, 2, 3, 4, 5, 6
 
 EXIT_STATUS_HELP = """\
 exit status:
@@ -36,11 +38,16 @@ exit status:
   3  no cluster or OpenSearch to ask: no usable Kubernetes configuration, unreachable, timing out, 5xx
   4  refused: credentials or permissions (401/403), another 4xx
   5  no such deployment (nothing of that name in the namespace / no history / nothing to read)
+  6  ambiguous: without -n, that name has documents in several namespaces (listed): give -n
 """
 
 
 class NotFound(CollectorError):
     """Nothing of that deployment could be found where it was looked for (exit status 5)."""
+
+
+class Ambiguous(CollectorError):
+    """Without a namespace, the deployment's documents are in several namespaces (exit status 6)."""
 
 
 class NoCluster(CollectorError):
@@ -51,6 +58,8 @@ def exit_status(exc: BaseException) -> int:
     """The exit status for a failure (the table in the module docstring)."""
     if isinstance(exc, NotFound):
         return NOT_FOUND
+    if isinstance(exc, Ambiguous):
+        return AMBIGUOUS
     if isinstance(exc, ConfigError | ValueError):
         return USAGE
     if isinstance(exc, NoCluster | KubeUnavailable | SinkUnavailable):

@@ -225,18 +225,26 @@ def _close(response: Any) -> None:
 
 def read_streams(client: LogStreamer, streams: Sequence[Stream], options: AssemblerOptions, *,
                  warn: Callable[[str], None], tail: int | None = None, since_ns: int | None = None,
-                 request_timeout: float = 60.0, attempts: int = 3,
-                 sleep: Callable[[float], None] = time.sleep) -> list[list[Hit]]:
+                 request_timeout: float = 60.0, attempts: int = 3, accept: Callable[[Hit], bool] | None = None,
+                 keep_last: int | None = None, sleep: Callable[[float], None] = time.sleep) -> list[list[Hit]]:
     """Every stream read to its end (a dropped connection resumes, ``attempts`` times): the documents of each.
 
+    ``tail`` is the server's ``tailLines`` (the last lines before any filter); ``accept`` filters the
+    documents here and ``keep_last`` keeps each stream's newest accepted ones (bounded memory): the
+    last N lines within ``--until`` or matching ``--grep``, which the server cannot select.
     A stream the API refuses is reported through ``warn`` and left out; when every stream fails,
     the last error is raised.
     """
     results: list[list[Hit]] = []
     failed: KubeError | None = None
     for stream in streams:
-        hits: list[Hit] = []
-        reader = StreamReader(client, stream, options, hits.append, tail=tail, since_ns=since_ns,
+        hits: deque[Hit] = deque(maxlen=keep_last or None)
+
+        def take(hit: Hit, hits: deque[Hit] = hits) -> None:
+            if accept is None or accept(hit):
+                hits.append(hit)
+
+        reader = StreamReader(client, stream, options, take, tail=tail, since_ns=since_ns,
                               request_timeout=request_timeout)
         for attempt in range(attempts):
             try:
@@ -253,7 +261,7 @@ def read_streams(client: LogStreamer, streams: Sequence[Stream], options: Assemb
                     failed = exc
                 else:
                     sleep(0.5 * 2**attempt)
-        results.append(hits)
+        results.append(list(hits))
     if failed is not None and not any(results):
         raise failed
     return results

@@ -7,6 +7,7 @@ from typing import Any
 
 from collector.deployment import Status, deployment_history, fold_history, status_transitions
 from collector.deployment.history import with_count_suffix
+from collector.sources.history.inferenceservice import revision_facts
 from tests.deployment import builders as b
 
 POD = "sklearn-iris-predictor-00002-deployment-6d4c5f7b9-k7wq4"
@@ -167,3 +168,45 @@ def test_deployment_history_takes_the_names_from_the_documents() -> None:
     assert list(history.as_json()) == ["serving_name", "namespace", "transitions", "entries"]
     assert list(history.as_json()["entries"][0]) == ["time", "first_time", "model_version", "component", "container",
                                                      "pod", "kind", "type", "what", "message", "count"]
+
+
+# -- revision documents as the history collector writes them (issue 11 review, D1) ------------------
+def revision(seconds: float, created: int, ready: int | None) -> dict[str, Any]:
+    """The ``revision`` document ``servelog events`` writes for an InferenceService at that point of a rollout."""
+    (fact,) = revision_facts(b.isvc(latest_created=created, latest_ready=ready))
+    return {**fact.fields, "event_kind": "revision", "timestamp": b.micro(seconds)[:-1] + "000Z",
+            "doc_id": f"revision-{created}-{ready}-{seconds}"}
+
+
+def test_the_producers_revision_documents_say_which_revision_is_ready() -> None:
+    assert (revision(0, 2, 1)["reason"], revision(0, 2, 2)["reason"]) == ("RevisionCreated", "RevisionReady")
+    assert (revision(0, 2, 1)["revision"], revision(0, 2, 1)["ready_revision"]) == (
+        "sklearn-iris-predictor-00002", "sklearn-iris-predictor-00001")
+
+
+def test_a_rollout_that_finished_is_not_the_start_of_an_update() -> None:
+    docs = [revision(10, 1, None), ready(30, "Unknown", model_version="1"), revision(50, 1, 1),
+            ready(60, "True", model_version="1"),
+            revision(500, 2, 1), revision(600, 2, 2)]
+    transitions = status_transitions(docs)
+    assert [t.status for t in transitions][::-1] == [Status.STARTING, Status.RUNNING, Status.UPDATING, Status.RUNNING]
+    assert "sklearn-iris-predictor-00002" in transitions[0].message
+
+
+def test_a_ready_revision_recorded_while_serving_changes_nothing() -> None:
+    """The collector re-records the revision (a restart, a traffic change): the deployment keeps serving."""
+    docs = [ready(60, "True", model_version="1"), revision(100, 1, 1), revision(900, 1, 1)]
+    assert [t.status for t in status_transitions(docs)] == [Status.RUNNING]
+
+
+def test_only_a_new_revision_that_is_not_ready_starts_an_update() -> None:
+    docs = [ready(60, "True", model_version="1"), revision(100, 1, 1), revision(500, 2, 1)]
+    transitions = status_transitions(docs)
+    assert [(t.status, t.time[11:19]) for t in transitions] == [(Status.UPDATING, "09:08:20"), (Status.RUNNING, "09:01:00")]
+
+
+def test_history_and_state_know_the_same_failure_events() -> None:
+    """One list of failure events (review D6): a volume that cannot attach fails the history as it fails the state."""
+    attach = doc(20, "event", "FailedAttachVolume", message="AttachVolume.Attach failed for volume \"models\"",
+                 type="Warning", involved_kind="Pod", involved_name=POD)
+    assert [t.status for t in status_transitions([attach])] == [Status.FAILED]

@@ -7,6 +7,10 @@ import re
 from datetime import timedelta
 
 from collector.deployment import (
+    Failure,
+    HistoryEntry,
+    Status,
+    Transition,
     deployment_history,
     deployment_state,
     history_json,
@@ -101,3 +105,16 @@ def test_history_json_round_trips() -> None:
     assert data == history.as_json()
     assert data["transitions"][0] == {"time": "2026-11-24T09:13:02.000000000Z", "status": "FAILED",
                                       "message": "kserve-container: OOMKilled (exit 137)"}
+
+
+def test_every_json_time_is_rfc3339_utc_with_nine_digits_and_z() -> None:
+    """Review D7e: Kubernetes writes whole seconds, microseconds or offsets; JSON writes one form."""
+    assert Failure("OOMKilled", time="2026-11-24T10:19:58+01:00").as_json()["time"] == "2026-11-24T09:19:58.000000000Z"
+    assert Failure("Evicted", time="2026-11-24T09:19:58.123456Z").as_json()["time"] == "2026-11-24T09:19:58.123456000Z"
+    assert Failure("Evicted").as_json()["time"] is None
+    entry = HistoryEntry(time="2026-11-24T09:19:58Z", kind="event", what="BackOff").as_json()
+    assert (entry["time"], entry["first_time"]) == ("2026-11-24T09:19:58.000000000Z",) * 2
+    assert Transition("2026-11-24T09:19:58Z", Status.FAILED, "x").as_json()["time"] == "2026-11-24T09:19:58.000000000Z"
+    pod, events = b.fixture("pod-oomkilled-crashloop"), b.fixture("events-oomkilled")["items"]
+    found = deployment_state(None, [pod], events, now=b.NOW).as_json()["last_failure"]
+    assert found["time"] == "2026-11-24T09:19:58.000000000Z"

@@ -279,13 +279,71 @@ def test_a_new_revision_rolling_out_while_the_old_one_serves_is_updating() -> No
     assert "previous revision serves (1 instance)" in state.next_step
 
 
-def test_a_rollout_whose_new_revision_fails_is_failed_and_says_the_old_one_serves() -> None:
-    isvc = b.isvc(conditions=b.progressing_conditions(), latest_created=2, latest_ready=1, generation=2)
-    pods = rollout([b.waiting("kserve-container", "ErrImagePull", f"failed to pull image \"{MISSING_IMAGE}\"",
+@pytest.mark.parametrize("isvc_ready", [False, True], ids=["isvc-progressing", "isvc-ready"])
+def test_a_rollout_whose_new_revision_cannot_pull_its_image_is_updating_and_blocked(isvc_ready: bool) -> None:
+    """The previous revision still serves: the deployment is not FAILED, its update is blocked (review D3)."""
+    isvc = b.isvc(conditions=None if isvc_ready else b.progressing_conditions(), latest_created=2, latest_ready=1,
+                  generation=2)
+    pods = rollout([b.waiting("kserve-container", "ImagePullBackOff", f"Back-off pulling image \"{MISSING_IMAGE}\"",
                               image=MISSING_IMAGE), b.waiting("queue-proxy")])
-    state = deployment_state(isvc, pods, [], now=b.NOW)
-    assert (state.status, state.condition.type, state.condition.status) == (Status.FAILED, INIT, F)
-    assert state.next_step.endswith("(the previous revision still serves with 1 instance)")
+    events = [b.pod_event(pods[1], "Failed", REGISTRY_SAYS, container="kserve-container", first=410, last=500, count=4)]
+    state = deployment_state(isvc, pods, events, now=b.NOW)
+    assert (state.status, state.condition.type, state.condition.status) == (Status.UPDATING, INIT, F)
+    assert state.condition.reason == f"kserve-container: {REGISTRY_SAYS}"
+    assert state.last_failure is not None and state.last_failure.reason == "ImagePullBackOff"
+    assert state.component("predictor").running == 1  # type: ignore[union-attr]
+    assert state.next_step.startswith("The rollout is blocked")
+    assert "the previous revision still serves with 1 instance" in state.next_step
+
+
+def test_a_rollout_whose_new_revision_cannot_be_scheduled_is_updating_with_the_schedulers_reason() -> None:
+    isvc = b.isvc(latest_created=2, latest_ready=1, generation=2)  # Ready: the previous revision serves
+    new = b.pod(revision=2, suffix="n3w00", created=400, scheduled=False, gpus=1)
+    state = deployment_state(isvc, [b.pod(revision=1), new], [b.scheduler_event(new, GPU_TEXT, first=410, count=5)],
+                             now=b.NOW)
+    assert (state.status, state.condition.type, state.condition.status) == (Status.UPDATING, S, F)
+    assert state.condition.reason == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu"
+    assert state.as_json()["components"]["predictor"]["running"] == 1
+
+
+def revision_failed(text: str) -> list[dict[str, Any]]:
+    """A Ready InferenceService (the previous revision serves) whose latest revision failed."""
+    conditions = b.ready_conditions()
+    for cond in conditions:
+        if cond["type"] == "PredictorConfigurationReady":
+            cond.update(status="False", reason="RevisionFailed",
+                        message=f"Revision \"{b.NAME}-predictor-00002\" failed with message: {text}.")
+        if cond["type"] == "LatestDeploymentReady":
+            cond.update(status="False", reason="PredictorConfigurationReady not ready")
+    return conditions
+
+
+def test_a_new_revision_scaled_back_to_zero_is_updating_not_idle() -> None:
+    """Knative scales an unschedulable revision back to zero after its progress deadline: no pod of it is left."""
+    isvc = b.isvc(conditions=revision_failed(GPU_TEXT), latest_created=2, latest_ready=1, generation=2)
+    state = deployment_state(isvc, [b.pod(revision=1)], [], now=b.NOW)
+    assert (state.status, state.condition.type, state.condition.status) == (Status.UPDATING, S, F)
+    assert state.condition.reason == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu"
+    gone = b.pod(revision=2, suffix="g0n3x", created=400, scheduled=False)
+    by_events = deployment_state(b.isvc(latest_created=2, latest_ready=1, generation=2), [b.pod(revision=1)],
+                                 [b.scheduler_event(gone, GPU_TEXT, first=410)], now=b.NOW)
+    assert (by_events.status, by_events.condition.type, by_events.condition.status) == (Status.UPDATING, S, F)
+    assert by_events.condition.reason == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu"
+
+
+def test_a_new_revision_without_any_pod_yet_is_updating_not_idle() -> None:
+    state = deployment_state(b.isvc(latest_created=2, latest_ready=1, generation=2), [b.pod(revision=1)], [], now=b.NOW)
+    assert (state.status, state.condition.type, state.condition.status) == (Status.UPDATING, S, U)
+    assert f"{b.NAME}-predictor-00002" in state.condition.reason
+    assert state.as_json()["components"]["predictor"] == {"running": 1, "desired": 1, "ready": True}
+
+
+def test_idle_only_when_really_scaled_to_zero_and_ready() -> None:
+    no_pod = deployment_state(b.isvc(), [], [], now=b.NOW)  # minReplicas 1 (KServe's default): it should have one
+    assert no_pod.status is not Status.IDLE and no_pod.condition.type is not R
+    rolling = deployment_state(b.isvc(min_replicas=0, latest_created=2, latest_ready=1, generation=2), [], [], now=b.NOW)
+    assert (rolling.status, rolling.condition.type) == (Status.UPDATING, S)
+    assert deployment_state(b.isvc(min_replicas=0), [], [], now=b.NOW).status is Status.IDLE
 
 
 def test_without_the_crd_two_revisions_with_the_old_one_ready_is_updating() -> None:
@@ -362,3 +420,36 @@ def test_raw_deployments_give_the_desired_replicas_and_zero_replicas_means_stopp
     assert scaled.status is Status.RUNNING
     stopping = deployment_state(None, [b.pod(raw=True, terminating=True)], [], now=b.NOW, deployments=[deployment(0)])
     assert stopping.status is Status.STOPPING
+
+
+# -- custom model metadata (issue 11 review, D4) ---------------------------------------------------
+CUSTOM = {"model_name": "label:acme.io/model", "model_version": "annotation:acme.io/model-version"}
+
+
+def test_model_name_and_version_follow_the_collectors_custom_fields() -> None:
+    """The same ``kubernetes.custom_fields`` as the collector's enrichment: the log lines and the state agree."""
+    labelled = b.pod(labels={"acme.io/model": "fraud-gbm"}, annotations={"acme.io/model-version": "2024.11"})
+    state = deployment_state(b.isvc(), [labelled], [], now=b.NOW, custom_fields=CUSTOM)
+    assert (state.model_name, state.model_version) == ("fraud-gbm", "2024.11")
+    assert deployment_state(b.isvc(), [labelled], [], now=b.NOW).model_name == b.NAME, "without them: the presets"
+    idle = b.isvc(min_replicas=0, labels={"acme.io/model": "fraud-gbm"}, annotations={"acme.io/model-version": "2024.11"})
+    from_isvc = deployment_state(idle, [], [], now=b.NOW, custom_fields=CUSTOM)
+    assert (from_isvc.status, from_isvc.model_name, from_isvc.model_version) == (Status.IDLE, "fraud-gbm", "2024.11")
+
+
+def test_a_custom_component_field_places_the_pods() -> None:
+    pod = b.pod(raw=True, labels={"acme.io/part": "transformer"})
+    pod["metadata"]["labels"].pop("component", None)
+    state = deployment_state(None, [pod], [], now=b.NOW, custom_fields={"component": "label:acme.io/part"})
+    assert [c.name for c in state.components] == ["transformer"]
+
+
+def test_the_image_advice_names_the_exact_image_to_check() -> None:
+    """Review D7g: the command to paste carries the pod spec's image reference, not a placeholder."""
+    pod, events = image_story()
+    pod["spec"]["containers"][0]["image"] = f"registry.example.com/team/{MISSING_IMAGE}"
+    state = deployment_state(None, [pod], events, now=b.NOW)
+    assert state.last_failure is not None and state.last_failure.reason == "ImagePullBackOff"
+    image = f"registry.example.com/team/{MISSING_IMAGE}"
+    assert f"`docker manifest inspect {image}`" in state.next_step and f"`crane manifest {image}`" in state.next_step
+    assert "image" not in state.as_json()["last_failure"], "the JSON keys stay the documented ones"

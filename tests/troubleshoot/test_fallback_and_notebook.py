@@ -77,9 +77,12 @@ def test_auto_reads_opensearch_when_nothing_runs_and_says_why(cluster: Cluster, 
 def test_auto_without_a_cluster_reads_opensearch_and_says_why(cluster: Cluster, opensearch: FakeOpenSearch,
                                                               tmp_path: Any) -> None:
     cluster.kubeconfig = tmp_path / "no-such-kubeconfig"
-    ran = cluster.servelog("logs", b.NAME, "--opensearch-url", opensearch.url, "--json")
-    assert ran.status == 0 and len(sources(ran)) == 10, "no -n: every namespace"
+    ran = cluster.servelog("logs", b.NAME, "-n", NS, "--opensearch-url", opensearch.url, "--json")
+    assert ran.status == 0 and sources(ran) == [historical(NS, n) for n in range(5)]
     assert "kubernetes: no usable configuration" in ran.err and ran.err.endswith("reading the historical logs from OpenSearch\n")
+    mixed = cluster.servelog("logs", b.NAME, "--opensearch-url", opensearch.url, "--json")
+    assert mixed.status == 6 and mixed.out == "", "no -n, two namespaces: refused, not mixed"
+    assert mixed.err.endswith(f"{b.NAME} has logs in several namespaces: elsewhere, {NS}; give one with -n/--namespace\n")
     assert cluster.servelog("logs", b.NAME, "--source", "kubernetes").status == 3
 
 

@@ -193,3 +193,36 @@ def test_times_are_read_as_opensearch_reads_the_common_ones() -> None:
     for bad in ("yesterday", "now-1y", "2026-11-24 09:00", ""):
         with pytest.raises(ValueError, match="cannot read the time"):
             when_ns(bad, now)
+
+
+def test_tail_is_the_last_lines_within_until_since_and_the_filters(cluster: Cluster) -> None:
+    """``--tail N`` is taken after ``--until``, ``--since`` and the filters (review D5): pods/log has no until."""
+    first, _, _ = deployment(cluster)
+    args = ("logs", b.NAME, "-n", NS, "--source", "kubernetes", "--pod", first["metadata"]["name"],
+            "--container", "kserve-container", "--json")
+    until = cluster.servelog(*args, "--tail", "2", "--until", "2026-11-24T09:00:07Z")
+    assert until.status == 0, until.err
+    assert messages(until.lines()) == ["INFO:     replica 0 line 1", "INFO:     replica 0 line 2"], \
+        "the last 2 lines before --until, though newer ones exist"
+    since = cluster.servelog(*args, "--tail", "3", "--since", "2026-11-24T09:00:03Z")
+    assert messages(since.lines()) == ["INFO:     replica 0 line 2", "INFO:     replica 0 line 3",
+                                       "ERROR: failed to decode the request"]
+    window = cluster.servelog(*args, "--tail", "5", "--since", "2026-11-24T09:00:03Z", "--until", "2026-11-24T09:00:08Z")
+    assert messages(window.lines()) == ["INFO:     replica 0 line 1", "INFO:     replica 0 line 2"]
+    grep = cluster.servelog(*args, "--tail", "1", "--grep", "replica")
+    assert messages(grep.lines()) == ["INFO:     replica 0 line 3"], "the last matching line, not the last line filtered"
+
+
+def test_bad_times_are_usage_errors_before_anything_is_asked(cluster: Cluster) -> None:
+    """Review D7a: a bad --since/--until is exit status 2 with the forms it takes; durations are one of them."""
+    for argv in (("logs", b.NAME, "--since", "yesterday"), ("logs", b.NAME, "--source", "opensearch", "--until", "9am"),
+                 ("history", b.NAME, "--since", "last week")):
+        ran = cluster.servelog(*argv, cluster=argv[0] == "logs")
+        assert ran.status == 2, (argv, ran.err)
+        assert "cannot read the time" in ran.err and "(10m, 2h, 1d)" in ran.err
+    assert not cluster.kube.requests, "nothing asked"
+    assert when_ns("10m", 3600 * 10**9) == when_ns("now-10m", 3600 * 10**9) == 3000 * 10**9
+    first, _, _ = deployment(cluster)
+    recent = cluster.servelog("logs", b.NAME, "-n", NS, "--source", "kubernetes", "--since", "1d", "--json",
+                              "--pod", first["metadata"]["name"], "--container", "kserve-container")
+    assert recent.status == 0, recent.err

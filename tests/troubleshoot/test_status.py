@@ -13,11 +13,19 @@ from typing import Any
 
 import pytest
 
+import servelog
 from collector.deployment import ConditionStatus, ConditionType, Status
 from collector.query.cluster import crashed_instances, deployment_events, serving_selectors
 from collector.query.terminal import use_color
 from tests.deployment import builders as b
-from tests.deployment.test_state_stories import GPU_TEXT, REGISTRY_SAYS, image_story, liveness_story, oom_story
+from tests.deployment.test_state_stories import (
+    GPU_TEXT,
+    REGISTRY_SAYS,
+    image_story,
+    liveness_story,
+    oom_story,
+    revision_failed,
+)
 from tests.support.kube_server import pod_fixture
 from tests.troubleshoot.conftest import Cluster, write_kubeconfig
 
@@ -255,3 +263,38 @@ def test_output_is_aligned_and_colourless_unless_a_terminal_asks(cluster: Cluste
     assert use_color(Terminal())  # type: ignore[arg-type]
     monkeypatch.setenv("NO_COLOR", "1")
     assert not use_color(Terminal())  # type: ignore[arg-type]
+
+
+# -- a blocked rollout (issue 11 review, D3) ---------------------------------------------------------------
+def test_a_rollout_blocked_by_the_scheduler_is_updating_with_its_reason(cluster: Cluster) -> None:
+    new = b.pod(revision=2, suffix="n3w00", created=400, scheduled=False, gpus=1)
+    cluster.load(isvc=b.isvc(latest_created=2, latest_ready=1, generation=2), pods=[b.pod(revision=1), new],
+                 events=[b.scheduler_event(new, GPU_TEXT, first=410, count=5)])
+    found = status_json(cluster)
+    assert condition(found) == ("UPDATING", "SCHEDULED", "False")
+    assert found["condition"]["reason"] == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu"
+    assert found["components"]["predictor"] == {"running": 1, "desired": 1, "ready": True}
+    text = cluster.servelog("status", b.NAME, "-n", b.NAMESPACE)
+    assert "next: The rollout is blocked; the previous revision still serves with 1 instance" in text.out
+
+
+def test_a_new_revision_scaled_back_to_zero_is_updating_not_idle(cluster: Cluster) -> None:
+    cluster.load(isvc=b.isvc(conditions=revision_failed(GPU_TEXT), latest_created=2, latest_ready=1, generation=2),
+                 pods=[b.pod(revision=1)])
+    found = status_json(cluster)
+    assert condition(found) == ("UPDATING", "SCHEDULED", "False")
+    assert found["condition"]["reason"] == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu"
+
+
+# -- custom model metadata (issue 11 review, D4) -----------------------------------------------------------
+def test_status_and_the_notebook_read_the_model_with_the_collectors_custom_fields(cluster: Cluster, tmp_path: Any) -> None:
+    config = tmp_path / "servelog.yaml"
+    config.write_text("kubernetes:\n  custom_fields:\n    model_name: label:acme.io/model\n"
+                      "    model_version: annotation:acme.io/model-version\n")
+    cluster.load(isvc=b.isvc(), pods=[b.pod(labels={"acme.io/model": "fraud-gbm"},
+                                            annotations={"acme.io/model-version": "2024.11"})])
+    ran = cluster.servelog("status", b.NAME, "-n", b.NAMESPACE, "--output", "json", "--config", str(config))
+    assert ran.status == 0, ran.err
+    assert (ran.json()["model_name"], ran.json()["model_version"]) == ("fraud-gbm", "2024.11")
+    with servelog.deployment(b.NAME, b.NAMESPACE, config=config, kubeconfig=cluster.kubeconfig) as d:
+        assert (d.state().model_name, d.state().model_version) == ("fraud-gbm", "2024.11")

@@ -39,7 +39,7 @@ from typing import Any
 
 from collector import model as m
 from collector.kube.objects import integer, items, mapping, text
-from collector.kube.presets import KNATIVE_REVISION, KSERVE_ISVC, fields_from_pod, knative_generation
+from collector.kube.presets import fields_from_pod, isvc_as_pod
 from collector.sources.history.documents import Fact, digest, fact, first_time, latest_time, severity
 
 SOURCE = "isvc-status"
@@ -63,25 +63,9 @@ def component_of(condition_type: str) -> str | None:
 
 def isvc_fields(isvc: Mapping[str, Any], *, component: str | None = None, revision: str | None = None,
                 custom_fields: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The model-aware fields of the InferenceService (of one ``component`` / ``revision``), via the pod presets.
-
-    The presets read labels: the InferenceService's own labels and annotations, plus the labels KServe
-    gives its pods (``serving.kserve.io/inferenceservice``, the component, and the revision whose
-    generation is the version: ``revision``, else the component's latest created one).
-    """
-    meta = mapping(isvc.get("metadata"))
-    name = text(meta.get("name"))
-    labels = {str(k): str(v) for k, v in mapping(meta.get("labels")).items() if v is not None}
-    labels.setdefault(KSERVE_ISVC, name)
-    spec = _components(isvc).get(component or "predictor", {})
-    revision = revision or text(spec.get("latestCreatedRevision")) or text(spec.get("latestReadyRevision"))
-    if revision and knative_generation({KNATIVE_REVISION: revision}) is not None:
-        labels.setdefault(KNATIVE_REVISION, revision)
-    if component:
-        labels["component"] = component
-    synthetic = {"metadata": {"name": name, "namespace": meta.get("namespace"), "labels": labels,
-                              "annotations": meta.get("annotations") or {}}}
-    fields = fields_from_pod(synthetic, custom_fields=custom_fields)
+    """The model-aware fields of the InferenceService (of one ``component`` / ``revision``), via the pod presets
+    on the pod KServe would create for it (:func:`collector.kube.presets.isvc_as_pod`)."""
+    fields = fields_from_pod(isvc_as_pod(isvc, component=component, revision=revision), custom_fields=custom_fields)
     fields.pop(m.F_LABELS, None)
     if not component:
         fields.pop(m.F_COMPONENT, None)
