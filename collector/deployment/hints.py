@@ -3,7 +3,8 @@
 Why: the human output of ``servelog status`` should end with the next useful move, not leave the
 user to guess (the issue's "good terminal manners"). The advice follows the troubleshooting guides
 the project grew from: seed 004's steps for an OOM kill (check the memory limit, then the model's
-memory use), for probe failures (model size and initialisation, the model's logs) and for a missing
+memory use; how often it was killed is counted from evidence with times, :mod:`collector.deployment.oom`),
+for probe failures (model size and initialisation, the model's logs) and for a missing
 image (name and tag, registry, a manual pull); seed 000's order of logs (transient logs from the
 running components, historical ones from OpenSearch when nothing runs). Commands are spelled with
 the deployment's own name and namespace so they can be pasted.
@@ -14,20 +15,14 @@ from __future__ import annotations
 import re
 
 from collector.deployment.model import ConditionStatus, ConditionType, DeploymentState, Failure, Status
-from collector.deployment.pods import CONFIG_ERRORS, IMAGE_ERRORS, UNSCHEDULABLE, how_often
+from collector.deployment.oom import OomKills, how_often_oom
+from collector.deployment.pods import CONFIG_ERRORS, IMAGE_ERRORS, UNSCHEDULABLE
 
 _INSUFFICIENT = re.compile(r"Insufficient ([\w./-]+)")
 
 
 def _instances(count: int) -> str:
     return f"{count} instance{'s' if count != 1 else ''}"
-
-
-def _span(ns: int) -> str:
-    minutes = max(ns // 60_000_000_000, 1)
-    if minutes < 120:
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    return f"{minutes // 60} hours"
 
 
 def _logs(state: DeploymentState, failure: Failure | None, *, previous: bool = False, source: str = "") -> str:
@@ -45,21 +40,18 @@ def _logs(state: DeploymentState, failure: Failure | None, *, previous: bool = F
     return " ".join(parts)
 
 
-def _oom(state: DeploymentState, failure: Failure, since_ns: int | None, now_ns: int) -> str:
+def _oom(state: DeploymentState, failure: Failure, oom: OomKills | None, now_ns: int) -> str:
     who = failure.container or "the model server"
-    restarts = failure.restarts or 0
-    count = max(restarts, 1)
-    span = f" in {_span(now_ns - since_ns)}" if since_ns and now_ns > since_ns else ""
     limit = f"its limit is {failure.memory_limit}" if failure.memory_limit else "it has no memory limit (the node ran out)"
-    return (f"{who} was OOMKilled {how_often(count)}{span}: {limit}. Raise resources.limits.memory of the "
-            f"{failure.component or 'predictor'} or make the model use less memory")
+    return (f"{who} was {how_often_oom(oom, now_ns=now_ns, last_known=failure.time)}: {limit}. Raise "
+            f"resources.limits.memory of the {failure.component or 'predictor'} or make the model use less memory")
 
 
-def _failed(state: DeploymentState, failure: Failure | None, since_ns: int | None, now_ns: int) -> str:
+def _failed(state: DeploymentState, failure: Failure | None, oom: OomKills | None, now_ns: int) -> str:
     condition = state.condition
     reason = failure.reason if failure else ""
     if reason == "OOMKilled" and failure is not None:
-        return _oom(state, failure, since_ns, now_ns)
+        return _oom(state, failure, oom, now_ns)
     if condition.type is ConditionType.SCHEDULED or reason in UNSCHEDULABLE:
         short = sorted(set(_INSUFFICIENT.findall(condition.reason)))
         what = f"enough free {' and '.join(short)}" if short else "room for it"
@@ -90,12 +82,13 @@ def _failed(state: DeploymentState, failure: Failure | None, since_ns: int | Non
     return f"Read its logs: {_logs(state, failure)}"
 
 
-def next_step(state: DeploymentState, *, now_ns: int, since_ns: int | None = None, old_serving: int = 0) -> str:
-    """The advice line for a state; ``since_ns`` is when the failing pod started (for "N times in M minutes")."""
+def next_step(state: DeploymentState, *, now_ns: int, oom: OomKills | None = None, old_serving: int = 0) -> str:
+    """The advice line for a state; ``oom`` the OOM kills with times of the failing container
+    (:func:`collector.deployment.oom.oom_kills`), for "N times in the last M minutes"."""
     failure = state.last_failure
     status, condition = state.status, state.condition
     if status is Status.FAILED:
-        advice = _failed(state, failure, since_ns, now_ns)
+        advice = _failed(state, failure, oom, now_ns)
         if old_serving:
             advice += f" (the previous revision still serves with {_instances(old_serving)})"
         return advice
@@ -111,7 +104,7 @@ def next_step(state: DeploymentState, *, now_ns: int, since_ns: int | None = Non
                 f"elsewhere; follow its logs: {_logs(state, None)} --follow")
     if status is Status.UPDATING and condition.status is ConditionStatus.FALSE:
         serving = f"; the previous revision still serves with {_instances(old_serving)}" if old_serving else ""
-        return f"The rollout is blocked{serving}. {_failed(state, failure, since_ns, now_ns)}"
+        return f"The rollout is blocked{serving}. {_failed(state, failure, oom, now_ns)}"
     if status is Status.UPDATING:
         serving = f" while the previous revision serves ({_instances(old_serving)})" if old_serving else ""
         return (f"A new revision is rolling out{serving}, now at {condition.type} {condition.status}; "
@@ -121,9 +114,9 @@ def next_step(state: DeploymentState, *, now_ns: int, since_ns: int | None = Non
     short = [c for c in state.components if c.running < c.desired]
     if short and failure is not None:
         c = short[0]
-        advice = (_oom(state, failure, since_ns, now_ns) if failure.reason == "OOMKilled"
+        advice = (_oom(state, failure, oom, now_ns) if failure.reason == "OOMKilled"
                   else f"read what it printed: {_logs(state, failure, previous=True)}")
         return f"Serving with {c.running} of {c.desired} {c.name} instances; {advice}"
     if failure is not None and failure.reason == "OOMKilled" and failure.restarts:
-        return _oom(state, failure, since_ns, now_ns) + " (it is serving again for now)"
+        return _oom(state, failure, oom, now_ns) + " (it is serving again for now)"
     return f"Serving; follow its logs: {_logs(state, None)} --follow"

@@ -166,6 +166,7 @@ class Event:
     time_ns: int
     count: int
     source: str
+    first_ns: int = 0  # the first occurrence of a repeated event (``count`` > 1); 0 when not given
 
     def about(self, obj: Obj) -> bool:
         """The event is about this object (by uid when both have one, else by name)."""
@@ -186,7 +187,8 @@ def read_event(obj: Obj) -> Event:
                  type=str(obj.get("type") or "Normal"), kind=str(involved.get("kind") or ""),
                  name=str(involved.get("name") or ""), uid=str(involved.get("uid") or ""),
                  container=match["name"] if match else None, time=when, time_ns=time_ns(when) or 0,
-                 count=count, source=str(source))
+                 count=count, source=str(source),
+                 first_ns=time_ns(obj.get("firstTimestamp") or obj.get("deprecatedFirstTimestamp")) or 0)
 
 
 def read_events(objs: Iterable[Obj]) -> list[Event]:

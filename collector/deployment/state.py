@@ -82,9 +82,9 @@ from collector.deployment.objects import (
     pod_fields,
     read_events,
     revision_of,
-    started_ns,
     time_ns,
 )
+from collector.deployment.oom import oom_kills
 from collector.deployment.pods import FAILURE_EVENTS, LastLogs, PodProgress, failure_reason, past_failures, pod_progress
 from collector.kube import presets
 
@@ -356,7 +356,10 @@ def deployment_state(
         status=status, condition=condition, components=instances, model_name=identity.get(m.F_MODEL_NAME),
         model_version=identity.get(m.F_MODEL_VERSION), last_failure=last_failure,
         found=owner or bool(pods) or bool(evs))
-    failing_pod = next((p for p in pods if last_failure and name_of(p) == last_failure.pod), None)
+    oom = None
+    if last_failure is not None and last_failure.reason == "OOMKilled":
+        mates = [p for p in pods if not last_failure.component or component_of_pod[id(p)] == last_failure.component]
+        oom = oom_kills(mates, evs, container=last_failure.container, now_ns=now_ns)
     return replace(state, next_step=hints.next_step(
-        state, now_ns=now_ns, since_ns=started_ns(failing_pod) if failing_pod else None,
+        state, now_ns=now_ns, oom=oom,
         old_serving=sum(len(c.serving_old) for c in components) if status is not Status.STOPPING else 0))

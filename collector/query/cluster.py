@@ -11,8 +11,16 @@ note, not a failure, as long as the pods can be read):
   Hopsworks' ``serving.hops.works/name`` (and its pre-3.0 ``serving-name``), and a
   ``kubernetes.custom_fields`` label mapped to ``serving_name``; a pod counts when the presets give it
   this serving name, so a pod is this deployment's exactly when its log lines say so;
-- its **recent events**: the namespace's Events (Kubernetes keeps them about an hour), kept when they
-  are about this deployment's objects, decided by the history source's own index
+- its **recent events** (Kubernetes keeps them about an hour), read bounded, never the namespace's
+  whole list: one field-selected list (``involvedObject.name=<name>``) per object of the deployment
+  known by name (the InferenceService, its components and revisions and their Deployments, the pods'
+  ReplicaSets, Deployments and Knative objects, Deployments without KServe, then the pods, failing ones
+  first; at most :data:`MOST_EVENT_OBJECTS`), and one list of the namespace's ``type=Warning`` events for
+  objects whose names are gone or unknown (the pods of a revision scaled back to zero, a ReplicaSet that
+  could not create one); each list paged (``limit`` + ``continue``), all of them together reading at
+  most :data:`MOST_EVENTS` events (warnings: :data:`MOST_WARNINGS`) in :data:`MOST_EVENT_REQUESTS`
+  requests (a server may answer a selected list with short pages). What was cut is a note ("partial").
+  The events kept are those about this deployment's objects, decided by the history source's own index
   (:class:`collector.sources.history.owners.ServingIndex`: pods, their ReplicaSets and Deployments,
   Knative revisions and configurations, the InferenceService, KServe's naming for the rest);
 - the **last lines of crashed containers**: ``pods/log`` with ``tailLines``, ``previous=true`` for the
@@ -28,12 +36,18 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from collector import model as m
-from collector.errors import KubeError, KubeRejected
+from collector.errors import KubeError, KubeGone, KubeRejected
 from collector.kube import presets
-from collector.sources.history.owners import ServingIndex
+from collector.kube.streams import ListPage
+from collector.sources.history.owners import ServingIndex, owner_names, pod_document_fields
 
 LAST_LINES = 10  # lines of a crashed container's log the state shows
 MOST_CRASH_LOGS = 8  # pods/log requests for last lines, at most (ten crash-looping replicas say the same)
+EVENT_PAGE = 100  # events per list page
+MOST_EVENTS = 1000  # events read at most for one status, every list together
+MOST_WARNINGS = 300  # of which the namespace's Warning events (other deployments' included), at most
+MOST_EVENT_OBJECTS = 40  # objects whose events are listed by name, at most (one list each)
+MOST_EVENT_REQUESTS = 120  # event list requests, at most (a selected list's pages may hold few events, or none)
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
 
@@ -47,8 +61,8 @@ class ClusterApi(Protocol):
 
     def list_deployments(self, namespace: str, *, label_selector: str = "") -> tuple[list[dict[str, Any]], str]: ...
 
-    def list_events(self, *, namespace: str | None = None, field_selector: str = "",
-                    api: str = ...) -> tuple[list[dict[str, Any]], str]: ...
+    def list_events_page(self, *, continue_token: str = "", limit: int = ..., resource_version: str = "",
+                         namespace: str | None = None, field_selector: str = "", api: str = ...) -> ListPage: ...
 
     def stream_pod_log(self, namespace: str, pod: str, *, container: str, follow: bool, timestamps: bool,
                        since_time: str | None, previous: bool, request_timeout: float,
@@ -160,17 +174,103 @@ def deployment_events(events: Sequence[Mapping[str, Any]], *, name: str, namespa
     return kept
 
 
+def _failing_first(pod: Mapping[str, Any]) -> tuple[bool, str]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    healthy = bool(statuses) and all(cs.get("ready") and not cs.get("restartCount") for cs in statuses)
+    return healthy, str((pod.get("metadata") or {}).get("name") or "")
+
+
+def event_objects(name: str, isvc: Mapping[str, Any] | None, pods: Sequence[Mapping[str, Any]],
+                  deployments: Sequence[Mapping[str, Any]] = (),
+                  custom_fields: Mapping[str, str] | None = None) -> list[str]:
+    """Names of the deployment's objects whose events are listed, the deployment-wide ones first (pure)."""
+    found: dict[str, None] = {name: None}
+    status = (isvc or {}).get("status") or {}
+    components = {*((isvc or {}).get("spec") or {}), *(status.get("components") or {}), "predictor"} if isvc else set()
+    for component in sorted(c for c in components if c in ("predictor", "transformer", "explainer")):
+        found.setdefault(f"{name}-{component}")
+        spec = (status.get("components") or {}).get(component) or {}
+        revisions = {spec.get("latestCreatedRevision"), spec.get("latestReadyRevision"),
+                     *((t or {}).get("revisionName") for t in spec.get("traffic") or [])}
+        for revision in sorted(str(r) for r in revisions if r):
+            found.update({revision: None, f"{revision}-deployment": None})  # Knative names a revision's Deployment so
+    for deployment in deployments:
+        found.setdefault(str((deployment.get("metadata") or {}).get("name") or ""))
+    for pod in pods:
+        found.update(dict.fromkeys(owner_names(pod, pod_document_fields(pod, custom_fields=custom_fields))))
+    for pod in sorted(pods, key=_failing_first):
+        found.setdefault(str((pod.get("metadata") or {}).get("name") or ""))
+    found.pop("", None)
+    return list(found)
+
+
+@dataclass(slots=True)
+class _Budget:
+    """What the event lists of one status may still read: events, and requests (a selector's pages may be short)."""
+
+    events: int = MOST_EVENTS
+    requests: int = MOST_EVENT_REQUESTS
+
+
+def _list_bounded(api: ClusterApi, namespace: str, selector: str, budget: _Budget,
+                  most: int | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """The events ``selector`` picks, paged, within ``budget`` (and ``most``); whether the list was cut."""
+    got: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        room = min(budget.events, most if most is not None else budget.events) - len(got)
+        if room <= 0 or budget.requests <= 0:
+            return got, True
+        budget.requests -= 1
+        try:
+            page = api.list_events_page(namespace=namespace, field_selector=selector, continue_token=token,
+                                        limit=min(EVENT_PAGE, room))
+        except KubeGone:  # the continue token expired meanwhile: what was read will do
+            return got, True
+        got += page.items[:room]
+        token = page.continue_token
+        if not token:
+            budget.events -= len(got)
+            return got, False
+        if len(page.items) >= room:
+            budget.events -= len(got)
+            return got, True
+
+
 def read_events(api: ClusterApi, name: str, namespace: str, isvc: Mapping[str, Any] | None,
                 pods: Sequence[Mapping[str, Any]], deployments: Sequence[Mapping[str, Any]] = (),
                 custom_fields: Mapping[str, str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The deployment's recent events, read bounded (see the module docstring), and notes on what was cut."""
+    objects = event_objects(name, isvc, pods, deployments, custom_fields)
+    selectors = [f"involvedObject.name={n}" for n in objects[:MOST_EVENT_OBJECTS]]
+    listed: dict[str, dict[str, Any]] = {}
+    budget = _Budget()
+    cut: list[str] = []
     try:
-        listed, _ = api.list_events(namespace=namespace)
+        for selector in selectors:
+            items, partial = _list_bounded(api, namespace, selector, budget)
+            listed.update((str((e.get("metadata") or {}).get("uid") or id(e)), e) for e in items)
+            if partial:
+                cut.append(f"{selector.partition('=')[2]}'s")
+        warnings, partial = _list_bounded(api, namespace, "type=Warning", budget, MOST_WARNINGS)
+        listed.update((str((e.get("metadata") or {}).get("uid") or id(e)), e) for e in warnings)
+        if partial:
+            cut.append("the namespace's Warning")
     except KubeRejected as exc:
         if exc.status != 403:
             raise
         return [], [f"events cannot be read ({exc}): reasons come from pod and InferenceService status only"]
-    return deployment_events(listed, name=name, namespace=namespace, isvc=isvc, pods=pods, deployments=deployments,
-                             custom_fields=custom_fields), []
+    notes = []
+    if len(objects) > MOST_EVENT_OBJECTS:
+        notes.append(f"partial events: those of {len(objects) - MOST_EVENT_OBJECTS} of the deployment's "
+                     f"{len(objects)} objects were not read (at most {MOST_EVENT_OBJECTS})")
+    if cut:
+        notes.append(f"partial events: {', '.join(cut[:3])}{' and more' if len(cut) > 3 else ''} events were read only "
+                     f"in part (at most {MOST_EVENTS} events, {MOST_WARNINGS} warnings, {MOST_EVENT_REQUESTS} "
+                     "requests): a cause may be missing")
+    ordered = sorted(listed.values(), key=lambda e: presets.event_time(e) or "")
+    return deployment_events(ordered, name=name, namespace=namespace, isvc=isvc, pods=pods, deployments=deployments,
+                             custom_fields=custom_fields), notes
 
 
 def crashed_instances(pod: Mapping[str, Any]) -> list[tuple[str, bool]]:

@@ -3,7 +3,9 @@
 - ``--source opensearch``: the indexed logs, paged by (timestamp, doc_id) (:mod:`collector.query.reader`),
   followed with a trailing window (:mod:`collector.query.follow`); without a deployment name too.
 - ``--source kubernetes``: straight from the deployment's running components through ``pods/log``
-  (:mod:`collector.query.transient`, :mod:`collector.query.transient_follow`).
+  (:mod:`collector.query.transient`, :mod:`collector.query.transient_follow`). A container waiting
+  (``CrashLoopBackOff``...) after a termination is read from its previous instance, saying so on stderr
+  once per container; ``--follow`` then follows its next instance from its first line when it starts.
 - ``--source auto`` (the default): the components when some container of the deployment can be read,
   saying so on stderr; when nothing runs (idle, stopped, never started, no such deployment) or no
   cluster can be asked, OpenSearch, saying why, as the Hopsworks client does. Without a deployment
@@ -103,9 +105,19 @@ def read_logs(request: LogRequest, connections: Connections, emit: Emit, *, note
         _from_opensearch(request, connections, emit, warn)
         return "opensearch"
 
+    told: set[tuple[str, str]] = set()
+
     def select(found: list[dict[str, Any]]) -> list[Stream]:
         return streams_of(found, component=query.component, container=query.container_name, pod_name=query.pod_name,
                           previous=request.previous, excluded=settings.pipeline.exclude_containers, custom_fields=custom)
+
+    def tell_waiting(chosen: list[Stream]) -> list[Stream]:
+        for stream in chosen:  # once per container, at the start and when --follow finds it re-listing
+            where = (stream.target.pod_name, stream.target.container)
+            if stream.waiting and where not in told:
+                told.add(where)
+                note(f"{where[0]}: {where[1]} is waiting ({stream.waiting}): reading its previous instance")
+        return chosen
 
     streams = select(pods)
     if streams:
@@ -115,9 +127,9 @@ def read_logs(request: LogRequest, connections: Connections, emit: Emit, *, note
             note(f"reading the transient logs of {len(pods_read)} pod{'s' if len(pods_read) != 1 else ''} of {name} "
                  f"({', '.join(components)}) in namespace {namespace} from its running components through the "
                  "Kubernetes API; --source opensearch reads the historical logs")
-        _from_kubernetes(request, connections, client, streams, lambda: select(cluster.read_pods(client, name, namespace,
-                                                                                                 custom)),
-                         emit, warn, stop)
+        tell_waiting(streams)
+        _from_kubernetes(request, connections, client, streams,
+                         lambda: tell_waiting(select(cluster.read_pods(client, name, namespace, custom))), emit, warn, stop)
         return "kubernetes"
     why, found = _nothing_to_read(request, connections, client, name, namespace, pods)
     if request.source == "kubernetes":

@@ -3,8 +3,9 @@
 ``servelog logs SERVING --source kubernetes`` (and ``--source auto`` while something runs). What is read:
 every pod of the deployment (``--component``, ``--pod``), every container (``--container``; by default
 all but ``pipeline.exclude_containers``, as the collector), the instance the kubelet serves for it
-(the running one, a terminated one, or for a container waiting to restart the one that crashed,
-as the kubelet's ``validateContainerLogStatus`` picks), or with ``--previous`` the instance before it.
+(the running one, a terminated one, or for a container waiting (``CrashLoopBackOff``...) with a previous
+termination the one that ended, read with ``previous=true``: the current one has no output; the
+stream's ``waiting`` says why, for the caller to tell the user), or with ``--previous`` the instance before it.
 
 **The same documents as in OpenSearch.** Each instance's stream goes through the collector's own line
 assembler (``kubelet_api=True``) with the fields the enrichment presets give its pod, so a line read
@@ -62,6 +63,7 @@ class Stream:
 
     target: LogTarget
     fields: Mapping[str, Any]
+    waiting: str = ""  # why the previous instance is read without --previous: the current one waits (its reason)
 
     @property
     def key(self) -> str:
@@ -79,6 +81,17 @@ def _served_instance(targets: list[LogTarget], container: str, previous: bool) -
     if previous:
         return next((t for t in mine if t.previous), None)
     return next((t for t in mine if not t.previous), None) or next((t for t in mine if t.previous), None)
+
+
+def waiting_reason(pod: Mapping[str, Any], container: str) -> str:
+    """The reason a container of this pod is waiting (``CrashLoopBackOff``...), ``""`` when it is not (pure)."""
+    status = pod.get("status") or {}
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(key) or []:
+            if cs.get("name") == container:
+                waiting = (cs.get("state") or {}).get("waiting")
+                return str(waiting.get("reason") or "waiting") if isinstance(waiting, Mapping) else ""
+    return ""
 
 
 def streams_of(pods: Sequence[Mapping[str, Any]], *, component: str | None = None, container: str | None = None,
@@ -102,7 +115,8 @@ def streams_of(pods: Sequence[Mapping[str, Any]], *, component: str | None = Non
             node = str((pod.get("spec") or {}).get("nodeName") or "")
             base = path_fields(namespace=target.namespace, pod_name=target.pod_name, pod_uid=target.pod_uid,
                                container=target.container, restart_count=target.restart_count, node_name=node)
-            found.append(Stream(target, merge_pod_fields(base, metadata, "kubernetes")))
+            waiting = waiting_reason(pod, name) if target.previous and not previous else ""
+            found.append(Stream(target, merge_pod_fields(base, metadata, "kubernetes"), waiting))
     return found
 
 

@@ -58,7 +58,7 @@ def test_human_state_is_colourless_unless_asked_and_aligned_either_way() -> None
     assert [line.index(value) for line, value in zip(lines[1:5], values, strict=True)] == [14] * 4
     table = [line for line in lines if line.startswith(("COMPONENT", "predictor"))]
     assert table == ["COMPONENT  RUNNING  DESIRED  READY", "predictor  0        1        no"]
-    assert lines[-1] == ("next: kserve-container was OOMKilled 3 times in 10 minutes: its limit is 2Gi. Raise "
+    assert lines[-1] == ("next: kserve-container was OOMKilled (last at 09:19 UTC): its limit is 2Gi. Raise "
                          "resources.limits.memory of the predictor or make the model use less memory")
 
 

@@ -42,7 +42,8 @@ Test controls: :meth:`add_pod`, :meth:`update_pod`, :meth:`delete_pod`, :meth:`a
 :meth:`compact`, :meth:`expire_lists`, :meth:`drop_watches`,
 :meth:`stall_watches`, :meth:`send_bookmark`, :meth:`append_log`, :meth:`terminate_container`, :meth:`restart_container`,
 :meth:`drop_log_streams`, :meth:`fail_next` (e.g. 429 with ``Retry-After``, 500), :meth:`clear_failures`, :meth:`set_delay`.
-``requests`` records every request line. Binds 127.0.0.1 on port 0; :meth:`close` cuts every
+``requests`` records every request line, ``items_listed`` / :meth:`listed_items` the objects list answers
+sent. Binds 127.0.0.1 on port 0; :meth:`close` cuts every
 connection and joins every thread.
 """
 
@@ -330,6 +331,7 @@ class KubeApiServer:
         self.gone_as_status = gone_as_status
         self.default_watch_timeout = default_watch_timeout
         self.requests: list[str] = []
+        self.items_listed: dict[str, int] = {}  # objects sent in list responses, per resource (bounded reads)
         self._cond = threading.Condition()
         self._rv = start_rv
         self._compacted = 0
@@ -598,6 +600,11 @@ class KubeApiServer:
         with self._cond:
             self._failures.extend(_Failure(status, retry_after, path) for _ in range(count))
 
+    def listed_items(self, resource: str) -> int:
+        """How many objects of ``resource`` (``pods``, ``events``...) list answers have sent so far."""
+        with self._cond:
+            return self.items_listed.get(resource, 0)
+
     def clear_failures(self) -> None:
         """Forget the failures :meth:`fail_next` still holds."""
         with self._cond:
@@ -767,6 +774,8 @@ class KubeApiServer:
             except BadContinue as exc:
                 return h.send_json(400, status_body(400, str(exc)))
         items = [view(o) for o in chunk if self._selects(o, namespace, query)]
+        with self._cond:
+            self.items_listed[resource] = self.items_listed.get(resource, 0) + len(items)
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if token:
             meta["continue"] = token

@@ -110,7 +110,7 @@ def test_oomkilled_says_the_limit_the_restarts_and_what_the_model_printed_last(c
     assert len(log_reads) == 1 and "previous=true" in log_reads[0] and "tailLines=10" in log_reads[0]
     text = cluster.servelog("status", b.NAME, "-n", b.NAMESPACE)
     assert text.status == 0
-    assert "next: kserve-container was OOMKilled 3 times" in text.out and "its limit is 2Gi" in text.out
+    assert "next: kserve-container was OOMKilled (last at 2026-11-24 09:19 UTC): its limit is 2Gi" in text.out
     assert "    loading shard 14/14" in text.out
 
 
