@@ -22,13 +22,19 @@ timestamp, loses nothing (:mod:`collector.transforms.position`).
 The hot path is :meth:`LineAssembler.feed_lines`: per line a split, a memoised timestamp parse, a
 UTF-8 decode, one regex for the level, one hash for the ``_id`` and one ``orjson.dumps`` of the
 message; every field shared by the stream is pre-encoded once (``_base_fragment``).
+
+With the compiled fast path (``pipeline.native``, :mod:`collector.transforms.native`) runs of plain
+lines are encoded in Rust, with the interpreter lock released, whenever nothing is open (no partial
+line, traceback, held line or resume skip): the run ends at the first line the reference path must
+take, which this class then handles as always. Runs go to ``batch`` (one body per run, one position
+at its end, never overfilling a batch) or, without one, one document at a time to ``emit``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import orjson
 
@@ -38,6 +44,7 @@ from collector.transforms.cri import Record, cut_utf8, format_timestamp, parse_c
 from collector.transforms.identity import document_id, index_name, stream_prefix
 from collector.transforms.levels import detect_level
 from collector.transforms.multiline import starts_traceback
+from collector.transforms.native import default_mode, resolve
 from collector.transforms.position import Mark, Position, StreamCursor, earliest
 from collector.transforms.undated import HeldLines
 
@@ -52,6 +59,7 @@ class AssemblerOptions:
     max_line_bytes: int = 1024 * 1024
     multiline: bool = True
     multiline_max_lines: int = 500
+    native: str = field(default_factory=default_mode)  # auto | on | off (collector.transforms.native)
 
 
 class _Partial:
@@ -74,6 +82,14 @@ def _key(stream: str | None) -> str:
 Emit = Callable[[bytes, Position], None]
 
 
+class RunBatch(Protocol):
+    """Where the fast path puts runs of documents (one stream's view of the batcher)."""
+
+    def room(self) -> tuple[int, int, int, int]: ...
+    def add_run(self, body: bytes, ends: bytes, position: Position) -> None: ...
+    def flush(self) -> None: ...
+
+
 class LineAssembler(StreamCursor):
     """Turns one container instance's raw lines into encoded documents (see module docstring)."""
 
@@ -89,8 +105,13 @@ class LineAssembler(StreamCursor):
         start: Position | None = None,
         skip_through: tuple[int, int] | None = None,
         kubelet_api: bool = False,
+        batch: RunBatch | None = None,
     ) -> None:
         self._opt = options
+        self._batch = batch
+        self._encode_run = None if kubelet_api else resolve(options.native)
+        self._native_day: bytes | None = None  # the day of the last index used, and that index
+        self._native_index = b""
         self._api = kubelet_api  # lines come from pods/log?timestamps=true, not from runtime files
         self._prefix = stream_prefix(pod_uid, container, restart_count)
         self._emit = emit
@@ -121,6 +142,59 @@ class LineAssembler(StreamCursor):
 
     def feed_lines(self, lines: list[bytes], *, start_offset: int) -> None:
         """Feed complete raw lines (without ``\\n``) that start at ``start_offset`` of the current file."""
+        if self._encode_run is None:
+            self._feed(lines, start_offset)
+            return
+        i, count, offset = 0, len(lines), start_offset
+        while i < count:
+            if self._native_day is not None and self._clean():
+                i, offset = self._feed_native(lines, i, offset)
+                if i >= count:
+                    return
+            raw = lines[i]  # a line the fast path stops at, or something is open: the reference path
+            self._feed((raw,), offset)
+            offset += len(raw) + 1
+            i += 1
+
+    def _clean(self) -> bool:
+        """Nothing open and no resume skip due: the state in which the fast path may take over."""
+        return not (self._partials or self._group.lines or self._held_lines or self._skip_left or self._skip_inline
+                    or self._skip_through is not None)
+
+    def _feed_native(self, lines: list[bytes], i: int, offset: int) -> tuple[int, int]:
+        """Encode ``lines[i:]`` on the fast path until a line it cannot take; returns (next line, its offset)."""
+        batch = self._batch
+        opt = self._opt
+        counts = self._counts
+        encode_run = self._encode_run
+        assert encode_run is not None
+        while True:
+            room = batch.room() if batch is not None else (0, 0, 1, 1 << 62)  # no batch: one document per run
+            (consumed, body, ends, docs, stdout, stderr, offset, self._run_ts, self._run_count, self._run_back,
+             full) = encode_run(
+                lines, i, offset, self._run_ts, self._run_count, self._run_back, self._prefix, self._base_fragment,
+                self._native_day, self._native_index, opt.max_line_bytes, opt.multiline, *room)
+            if consumed:
+                i += consumed
+                self._seq += consumed
+                if stdout:
+                    counts["stdout"] = counts.get("stdout", 0) + stdout
+                if stderr:
+                    counts["stderr"] = counts.get("stderr", 0) + stderr
+                self._offset = offset
+                self.documents += docs
+                position = Position(self._file_id, offset, self._run_ts, self._run_count, self._run_back)
+                if batch is not None:
+                    batch.add_run(body, ends, position)
+                else:
+                    self._emit(body, position)
+            if not full:
+                return i, offset
+            if batch is not None:
+                batch.flush()
+
+    def _feed(self, lines: Iterable[bytes], start_offset: int) -> None:
+        """The reference path: every line in Python."""
         offset = start_offset
         max_bytes = self._opt.max_line_bytes
         partials = self._partials
@@ -382,6 +456,8 @@ class LineAssembler(StreamCursor):
         if index is None:
             index = index_name(self._opt.index_template, namespace=self._namespace, ts=ts).encode()
             self._indices[day] = index
+        if self._encode_run is not None:
+            self._native_day, self._native_index = day.encode(), index  # the fast path continues this day
         return index
 
     def _encode(
