@@ -28,7 +28,7 @@ except ImportError:  # a build without isolation in an environment without setup
 else:
     RUST_EXTENSIONS = [
         RustExtension("collector._native", path="native/Cargo.toml", binding=Binding.PyO3, optional=True,
-                      py_limited_api="auto"),
+                      py_limited_api="auto", debug=False),  # release even for `pip install -e`: it is the hot path
     ]
 
 ROOT = Path(__file__).resolve().parent
