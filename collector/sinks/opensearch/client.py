@@ -20,6 +20,7 @@ here ever includes them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,44 @@ from collector.errors import SinkAuthError, SinkBadResponse, SinkRejected, SinkU
 from collector.settings import OpenSearchSettings, read_secret
 
 
+_ALL_SUCCEEDED = re.compile(r'\{"took":(\d+),"errors":false,"items":\[')
+
+
+class SucceededItems(Sequence[Any]):
+    """The ``items`` of a ``_bulk`` answer with ``"errors":false``: every item succeeded, so only
+    their number is needed (one ``"status":`` per item); the items are parsed only if read."""
+
+    __slots__ = ("_count", "_parsed", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._count = text.count('"status":')
+        self._parsed: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _items(self) -> list[Any]:
+        if self._parsed is None:
+            self._parsed = list(orjson.loads(self._text)["items"])
+        return self._parsed
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._items()[index]
+
+
 class _OrjsonSerializer(JSONSerializer):
-    """orjson for speed: bulk responses carry one item per document."""
+    """orjson for speed: bulk responses carry one item per document.
+
+    A ``_bulk`` answer that says ``"errors":false`` (servelog's ``filter_path`` keeps ``took`` and
+    ``errors`` first) is not parsed item by item: every item succeeded, its items are counted.
+    """
 
     def loads(self, s: Any) -> Any:
+        if isinstance(s, str) and s.startswith('{"took":'):
+            match = _ALL_SUCCEEDED.match(s)
+            if match is not None:
+                return {"took": int(match[1]), "errors": False, "items": SucceededItems(s)}
         try:
             return orjson.loads(s)
         except orjson.JSONDecodeError as exc:
