@@ -31,7 +31,6 @@ from opensearchpy.serializer import JSONSerializer
 from collector.errors import SinkAuthError, SinkBadResponse, SinkRejected, SinkUnavailable
 from collector.settings import OpenSearchSettings, read_secret
 
-
 _ALL_SUCCEEDED = re.compile(r'\{"took":(\d+),"errors":false,"items":\[')
 
 
