@@ -20,12 +20,24 @@ here ever includes them.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import opensearchpy
 import orjson
+
+# servelog uses the synchronous client only. opensearch-py imports its optional async transport when
+# aiohttp is installed (other dependencies bring it), ~20 MiB and 0.15 CPU-s per process for nothing:
+# while it imports, aiohttp is unimportable, so it takes its own "not installed" path (a documented
+# optional extra, `opensearch-py[async]`). A process that imported aiohttp already keeps it.
+if "aiohttp" not in sys.modules:
+    sys.modules["aiohttp"] = None  # type: ignore[assignment]
+    try:
+        import opensearchpy
+    finally:
+        del sys.modules["aiohttp"]
+import opensearchpy
 from opensearchpy.serializer import JSONSerializer
 
 from collector.errors import SinkAuthError, SinkBadResponse, SinkRejected, SinkUnavailable
