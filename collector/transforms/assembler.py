@@ -34,13 +34,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from collector import model as m
-from collector.transforms import multiline
+from collector.transforms import fastpath, multiline
 from collector.transforms.cri import Record, cut_utf8, format_timestamp, parse_cri, parse_docker_json, parse_kubelet_api
+from collector.transforms.fastpath import RunBatch
 from collector.transforms.identity import document_id, index_name, stream_prefix
 from collector.transforms.levels import detect_level
 from collector.transforms.multiline import starts_traceback
@@ -80,14 +81,6 @@ def _key(stream: str | None) -> str:
     return "-" if stream is None else stream
 
 Emit = Callable[[bytes, Position], None]
-
-
-class RunBatch(Protocol):
-    """Where the fast path puts runs of documents (one stream's view of the batcher)."""
-
-    def room(self) -> tuple[int, int, int, int]: ...
-    def add_run(self, body: bytes, ends: bytes, position: Position) -> None: ...
-    def flush(self) -> None: ...
 
 
 class LineAssembler(StreamCursor):
@@ -147,51 +140,14 @@ class LineAssembler(StreamCursor):
             return
         i, count, offset = 0, len(lines), start_offset
         while i < count:
-            if self._native_day is not None and self._clean():
-                i, offset = self._feed_native(lines, i, offset)
+            if self._native_day is not None and fastpath.clean(self):
+                i, offset = fastpath.feed_run(self, lines, i, offset)
                 if i >= count:
                     return
             raw = lines[i]  # a line the fast path stops at, or something is open: the reference path
             self._feed((raw,), offset)
             offset += len(raw) + 1
             i += 1
-
-    def _clean(self) -> bool:
-        """Nothing open and no resume skip due: the state in which the fast path may take over."""
-        return not (self._partials or self._group.lines or self._held_lines or self._skip_left or self._skip_inline
-                    or self._skip_through is not None)
-
-    def _feed_native(self, lines: list[bytes], i: int, offset: int) -> tuple[int, int]:
-        """Encode ``lines[i:]`` on the fast path until a line it cannot take; returns (next line, its offset)."""
-        batch = self._batch
-        opt = self._opt
-        counts = self._counts
-        encode_run = self._encode_run
-        assert encode_run is not None
-        while True:
-            room = batch.room() if batch is not None else (0, 0, 1, 1 << 62)  # no batch: one document per run
-            (consumed, body, ends, docs, stdout, stderr, offset, self._run_ts, self._run_count, self._run_back,
-             full) = encode_run(
-                lines, i, offset, self._run_ts, self._run_count, self._run_back, self._prefix, self._base_fragment,
-                self._native_day, self._native_index, opt.max_line_bytes, opt.multiline, *room)
-            if consumed:
-                i += consumed
-                self._seq += consumed
-                if stdout:
-                    counts["stdout"] = counts.get("stdout", 0) + stdout
-                if stderr:
-                    counts["stderr"] = counts.get("stderr", 0) + stderr
-                self._offset = offset
-                self.documents += docs
-                position = Position(self._file_id, offset, self._run_ts, self._run_count, self._run_back)
-                if batch is not None:
-                    batch.add_run(body, ends, position)
-                else:
-                    self._emit(body, position)
-            if not full:
-                return i, offset
-            if batch is not None:
-                batch.flush()
 
     def _feed(self, lines: Iterable[bytes], start_offset: int) -> None:
         """The reference path: every line in Python."""
