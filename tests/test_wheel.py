@@ -10,6 +10,7 @@ checkout and without ``SERVELOG_ASSETS_DIR``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -87,7 +88,8 @@ def test_the_wheel_carries_every_template_policy_and_saved_object(installed: Ins
     assert not (installed.source / "collector" / "assets").exists(), "the build never writes into the source tree"
 
 
-@pytest.mark.skipif(shutil.which("cargo") is None, reason="no Rust toolchain here: the wheel is pure Python (native: auto)")
+@pytest.mark.skipif(shutil.which("cargo") is None or importlib.util.find_spec("setuptools_rust") is None,
+                    reason="no Rust toolchain or no setuptools-rust (the [test] extra) here: the wheel is pure Python")
 def test_the_wheel_carries_the_compiled_fast_path_when_rust_is_there(installed: Install) -> None:
     names = zipfile.ZipFile(installed.wheel).namelist()
     assert [n for n in names if n.startswith("collector/_native") and n.endswith(".so")], names
