@@ -30,7 +30,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -47,6 +47,7 @@ from collector.sinks.stdout import OutputClosed
 from collector.sources.files.source import FilesSource
 from collector.telemetry.health import DestinationHealth
 from collector.telemetry.metrics import Metrics
+from collector.transforms import native
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +56,7 @@ _ABORT_GRACE_SECONDS = 2.0  # after abort, how long senders in the middle of a r
 
 
 class Sink(Protocol):
-    def deliver(self, pieces: list[bytes]) -> DeliveryReport: ...
+    def deliver(self, pieces: Sequence[bytes]) -> DeliveryReport: ...
 
 
 class Source(Protocol):
@@ -197,7 +198,7 @@ class App:
             if batch is None:
                 return
             try:
-                report = self.sink.deliver(batch.pieces) if batch.pieces else DeliveryReport()
+                report = self.sink.deliver(batch.documents) if batch.documents else DeliveryReport()
             except GaveUp as exc:
                 log.error("delivery_gave_up", reason=exc.reason, message=exc.message, seconds=exc.seconds)
                 with self._summary_lock:
@@ -291,7 +292,8 @@ class App:
         checkpointer.start()
         self._started = True
         log.info("collector_started", log_root=str(self.settings.log_root), once=once,
-                 output=self.settings.output, node=self.settings.node_name)
+                 output=self.settings.output, node=self.settings.node_name,
+                 native=native.describe(self.settings.pipeline.native))
         try:
             self.source.run(self.stop, once=once)
         except Stopped:

@@ -120,7 +120,15 @@ _PLUGGABLE = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (the first argument that is one), if any."""
+    names = {"run", "config-reference", *_PLUGGABLE}
+    return next((arg for arg in argv if arg in names), None)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; ``only``: the pluggable commands other than that one are left out
+    (not imported: ``servelog run`` starts without the query, setup and demo modules)."""
     parser = argparse.ArgumentParser(
         prog="servelog",
         description="servelog: exactly-once log pipeline for ML model serving pods into OpenSearch.",
@@ -130,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     for name, (module_name, help_text) in _PLUGGABLE.items():
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -146,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(only=_chosen_command(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     try:
         status = _dispatch(parser, args)

@@ -105,6 +105,19 @@ class PipelineSettings(_Group):
     exclude_containers: tuple[str, ...] = Field(("queue-proxy",), description="Containers never collected.")
     include_namespaces: tuple[str, ...] = Field((), description="Collect only these namespaces (empty: all).")
     exclude_namespaces: tuple[str, ...] = Field((), description="Never collect these namespaces.")
+    native: Literal["auto", "on", "off"] = Field(
+        "auto", description="The compiled fast path: auto = when built, on = required (start fails without it), "
+        "off = the pure-Python reference path.",
+    )
+
+    @field_validator("native")
+    @classmethod
+    def _check_native(cls, value: str) -> str:
+        from collector.transforms import native  # noqa: PLC0415 - keeps settings import-light
+
+        if value == "on" and not native.available():
+            raise ValueError(f"pipeline.native is on but {native.why_unavailable()}")
+        return value
 
 
 class KubernetesSettings(_Group):

@@ -10,6 +10,7 @@ checkout and without ``SERVELOG_ASSETS_DIR``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ from tests.support.opensearch_server import FakeOpenSearch
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "collector", "servelog", "index_templates",
+SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "collector", "servelog", "native", "index_templates",
            "dashboards")
 
 
@@ -55,7 +56,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Install:
     for name in SOURCES:
         path = ROOT / name
         if path.is_dir():
-            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "target", "_native*.so"))
         else:
             shutil.copy2(path, source / name)
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir",
@@ -85,6 +86,16 @@ def test_the_wheel_carries_every_template_policy_and_saved_object(installed: Ins
         packaged = {n.rsplit("/", 1)[1] for n in names if n.startswith(f"collector/assets/{folder}/")}
         assert packaged == shipped, folder
     assert not (installed.source / "collector" / "assets").exists(), "the build never writes into the source tree"
+
+
+@pytest.mark.skipif(shutil.which("cargo") is None or importlib.util.find_spec("setuptools_rust") is None,
+                    reason="no Rust toolchain or no setuptools-rust (the [test] extra) here: the wheel is pure Python")
+def test_the_wheel_carries_the_compiled_fast_path_when_rust_is_there(installed: Install) -> None:
+    names = zipfile.ZipFile(installed.wheel).namelist()
+    assert [n for n in names if n.startswith("collector/_native") and n.endswith(".so")], names
+    done = run(installed.bin / "python", "-c", "from collector.transforms import native; print(native.available())",
+               cwd=installed.source.parent, env=clean_env())
+    assert done.stdout.strip() == "True"
 
 
 def test_servelog_setup_dry_run_works_from_a_plain_install(installed: Install, tmp_path: Path) -> None:

@@ -5,6 +5,13 @@ registers it with the :class:`~collector.pipeline.checkpoints.AckTracker` (fixin
 acknowledgement order) and puts it on a queue of at most ``queue_batches`` batches. ``put`` blocks
 when the queue is full: the reading thread stops reading and the log files are the buffer, so memory
 stays bounded by (queue + workers + 1) x ``max_bytes`` whatever the backlog.
+
+Documents come one at a time (:meth:`Batcher.add`, the reference path) or as a **run** of one
+stream's consecutive documents already encoded into one body (:meth:`Batcher.add_run`, the compiled
+fast path), which asks :meth:`Batcher.room` first and never overfills a batch, so batches close at
+the same documents either way. A batch keeps one position per stream: the one after its last
+document of that stream (acknowledgements are per batch, in order), so a run needs only its end
+position. The body is joined once at close (:class:`~collector.pipeline.documents.Documents`).
 """
 
 from __future__ import annotations
@@ -12,10 +19,12 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collector.pipeline.checkpoints import AckTracker
+from collector.pipeline.documents import Documents, ends_from_bytes
 from collector.transforms.assembler import Position
 
 
@@ -24,10 +33,13 @@ class Batch:
     """Documents for one ``_bulk`` request and the stream positions they complete."""
 
     ticket: int
-    pieces: list[bytes]
-    size: int
+    documents: Documents
     positions: dict[str, Position]
     created: float = field(default_factory=time.monotonic)
+
+    @property
+    def size(self) -> int:
+        return len(self.documents.body)
 
 
 class Stopped(Exception):
@@ -55,7 +67,8 @@ class Batcher:
         self._max_age = max_age
         self._stop = stop
         self._clock = clock
-        self._pieces: list[bytes] = []
+        self._parts: list[bytes] = []
+        self._ends: array[int] = array("Q")
         self._size = 0
         self._positions: dict[str, Position] = {}
         self._opened = clock()
@@ -63,26 +76,47 @@ class Batcher:
 
     def add(self, stream_key: str, piece: bytes, position: Position) -> None:
         """One encoded document of a stream, with the stream's resume position after it."""
-        if self._pieces and (self._size + len(piece) > self._max_bytes or len(self._pieces) >= self._max_docs):
+        if self._ends and (self._size + len(piece) > self._max_bytes or len(self._ends) >= self._max_docs):
             self.flush()
-        if not self._pieces:
+        if not self._ends:
             self._opened = self._clock()
-        self._pieces.append(piece)
+        self._parts.append(piece)
         self._size += len(piece)
+        self._ends.append(self._size)
         self._positions[stream_key] = position
+
+    def room(self) -> tuple[int, int, int, int]:
+        """(documents, bytes) in the open batch and the limits (max_docs, max_bytes) a run must respect."""
+        return len(self._ends), self._size, self._max_docs, self._max_bytes
+
+    def add_run(self, stream_key: str, body: bytes, ends: bytes, position: Position) -> None:
+        """Consecutive documents of a stream in one body; ``ends``: their end offsets *in the batch*
+        (little-endian u64, as :meth:`room` said the batch was), ``position``: the stream's after the last."""
+        if not self._ends:
+            self._opened = self._clock()
+        self._parts.append(body)
+        self._size += len(body)
+        self._ends.extend(ends_from_bytes(ends))
+        self._positions[stream_key] = position
+
+    def for_stream(self, stream_key: str) -> StreamBatch:
+        """This batcher as one stream's assembler sees it (runs of that stream's documents)."""
+        return StreamBatch(self, stream_key)
 
     def tick(self) -> None:
         """Close the open batch if it is old enough."""
-        if (self._pieces or self._positions) and self._clock() - self._opened >= self._max_age:
+        if (self._ends or self._positions) and self._clock() - self._opened >= self._max_age:
             self.flush()
 
     def flush(self) -> None:
         """Close the open batch and queue it (blocks while the queue is full)."""
-        if not self._pieces and not self._positions:
+        if not self._ends and not self._positions:
             return
         ticket = self._acks.register(self._positions)
-        batch = Batch(ticket=ticket, pieces=self._pieces, size=self._size, positions=self._positions)
-        self._pieces, self._size, self._positions = [], 0, {}
+        body = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+        batch = Batch(ticket=ticket, documents=Documents(body, self._ends), positions=self._positions)
+        self._parts, self._ends, self._size, self._positions = [], array("Q"), 0, {}
+        del body
         started = time.monotonic()
         while True:
             try:
@@ -93,3 +127,18 @@ class Batcher:
                     # stopping with a full queue: this batch is never sent, so never acknowledged
                     raise Stopped from None
         self.blocked_seconds += time.monotonic() - started
+
+
+class StreamBatch:
+    """One stream's view of the batcher: what :class:`~collector.transforms.assembler.LineAssembler` feeds runs to."""
+
+    __slots__ = ("_batcher", "_key", "flush", "room")
+
+    def __init__(self, batcher: Batcher, key: str) -> None:
+        self._batcher = batcher
+        self._key = key
+        self.room = batcher.room
+        self.flush = batcher.flush
+
+    def add_run(self, body: bytes, ends: bytes, position: Position) -> None:
+        self._batcher.add_run(self._key, body, ends, position)

@@ -10,6 +10,7 @@ When the reader of stdout goes away (``servelog run --output stdout | head``) th
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import BinaryIO
 
 import orjson
@@ -28,7 +29,7 @@ class StdoutSink:
         self._stream = stream
         self._lock = threading.Lock()
 
-    def deliver(self, pieces: list[bytes]) -> DeliveryReport:
+    def deliver(self, pieces: Sequence[bytes]) -> DeliveryReport:
         out = []
         for piece in pieces:
             action_line, _, source_line = piece.partition(b"\n")

@@ -15,4 +15,5 @@ def assembler_options(settings: Settings) -> AssemblerOptions:
     return AssemblerOptions(
         index_template=settings.opensearch.index, max_line_bytes=settings.pipeline.max_line_bytes,
         multiline=settings.pipeline.multiline, multiline_max_lines=settings.pipeline.multiline_max_lines,
+        native=settings.pipeline.native,
     )

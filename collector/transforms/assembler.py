@@ -22,22 +22,30 @@ timestamp, loses nothing (:mod:`collector.transforms.position`).
 The hot path is :meth:`LineAssembler.feed_lines`: per line a split, a memoised timestamp parse, a
 UTF-8 decode, one regex for the level, one hash for the ``_id`` and one ``orjson.dumps`` of the
 message; every field shared by the stream is pre-encoded once (``_base_fragment``).
+
+With the compiled fast path (``pipeline.native``, :mod:`collector.transforms.native`) runs of plain
+lines are encoded in Rust, with the interpreter lock released, whenever nothing is open (no partial
+line, traceback, held line or resume skip): the run ends at the first line the reference path must
+take, which this class then handles as always. Runs go to ``batch`` (one body per run, one position
+at its end, never overfilling a batch) or, without one, one document at a time to ``emit``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from collector import model as m
-from collector.transforms import multiline
+from collector.transforms import fastpath, multiline
 from collector.transforms.cri import Record, cut_utf8, format_timestamp, parse_cri, parse_docker_json, parse_kubelet_api
+from collector.transforms.fastpath import RunBatch
 from collector.transforms.identity import document_id, index_name, stream_prefix
 from collector.transforms.levels import detect_level
 from collector.transforms.multiline import starts_traceback
+from collector.transforms.native import default_mode, resolve
 from collector.transforms.position import Mark, Position, StreamCursor, earliest
 from collector.transforms.undated import HeldLines
 
@@ -52,6 +60,7 @@ class AssemblerOptions:
     max_line_bytes: int = 1024 * 1024
     multiline: bool = True
     multiline_max_lines: int = 500
+    native: str = field(default_factory=default_mode)  # auto | on | off (collector.transforms.native)
 
 
 class _Partial:
@@ -89,8 +98,13 @@ class LineAssembler(StreamCursor):
         start: Position | None = None,
         skip_through: tuple[int, int] | None = None,
         kubelet_api: bool = False,
+        batch: RunBatch | None = None,
     ) -> None:
         self._opt = options
+        self._batch = batch
+        self._encode_run = None if kubelet_api else resolve(options.native)
+        self._native_day: bytes | None = None  # the day of the last index used, and that index
+        self._native_index = b""
         self._api = kubelet_api  # lines come from pods/log?timestamps=true, not from runtime files
         self._prefix = stream_prefix(pod_uid, container, restart_count)
         self._emit = emit
@@ -121,6 +135,22 @@ class LineAssembler(StreamCursor):
 
     def feed_lines(self, lines: list[bytes], *, start_offset: int) -> None:
         """Feed complete raw lines (without ``\\n``) that start at ``start_offset`` of the current file."""
+        if self._encode_run is None:
+            self._feed(lines, start_offset)
+            return
+        i, count, offset = 0, len(lines), start_offset
+        while i < count:
+            if self._native_day is not None and fastpath.clean(self):
+                i, offset = fastpath.feed_run(self, lines, i, offset)
+                if i >= count:
+                    return
+            raw = lines[i]  # a line the fast path stops at, or something is open: the reference path
+            self._feed((raw,), offset)
+            offset += len(raw) + 1
+            i += 1
+
+    def _feed(self, lines: Iterable[bytes], start_offset: int) -> None:
+        """The reference path: every line in Python."""
         offset = start_offset
         max_bytes = self._opt.max_line_bytes
         partials = self._partials
@@ -382,6 +412,8 @@ class LineAssembler(StreamCursor):
         if index is None:
             index = index_name(self._opt.index_template, namespace=self._namespace, ts=ts).encode()
             self._indices[day] = index
+        if self._encode_run is not None:
+            self._native_day, self._native_index = day.encode(), index  # the fast path continues this day
         return index
 
     def _encode(

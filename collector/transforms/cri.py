@@ -28,6 +28,10 @@ never from the text, because containerd trims trailing zeros of the fraction whi
 ``pods/log?timestamps=true`` pads it to nine digits. This is the hot path: the second (with its
 zone) is memoised, so a line costs a dict lookup, a digit check and one ``int()``; everything else
 goes through one regular expression.
+
+The compiled fast path (``collector._native``, ``native/src/lib.rs``) implements these same rules for
+the lines it takes; a change here must be made there too (``tests/unit/test_native_equivalence.py``
+compares both).
 """
 
 from __future__ import annotations

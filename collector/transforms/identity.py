@@ -6,6 +6,10 @@ depend on when or how the line was read: re-reading after a crash, reading a rot
 or streaming the same line through the Kubernetes API yields the same (index, ``_id``), so a replay
 written with ``create`` is a harmless 409. The index is chosen by the line's own UTC day, never by
 ingestion time, for the same reason (``_id`` uniqueness holds within one index only).
+
+The compiled fast path (``collector._native``, ``native/src/lib.rs``) implements these same rules for
+the lines it takes; a change here must be made there too (``tests/unit/test_native_equivalence.py``
+compares both).
 """
 
 from __future__ import annotations

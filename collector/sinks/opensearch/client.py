@@ -20,21 +20,67 @@ here ever includes them.
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import opensearchpy
 import orjson
+
+# servelog uses the synchronous client only. opensearch-py imports its optional async transport when
+# aiohttp is installed (other dependencies bring it), ~20 MiB and 0.15 CPU-s per process for nothing:
+# while it imports, aiohttp is unimportable, so it takes its own "not installed" path (a documented
+# optional extra, `opensearch-py[async]`). A process that imported aiohttp already keeps it.
+if "aiohttp" not in sys.modules:
+    sys.modules["aiohttp"] = None  # type: ignore[assignment]
+    try:
+        import opensearchpy
+    finally:
+        del sys.modules["aiohttp"]
+import opensearchpy
 from opensearchpy.serializer import JSONSerializer
 
 from collector.errors import SinkAuthError, SinkBadResponse, SinkRejected, SinkUnavailable
 from collector.settings import OpenSearchSettings, read_secret
 
+_ALL_SUCCEEDED = re.compile(r'\{"took":(\d+),"errors":false,"items":\[')
+
+
+class SucceededItems(Sequence[Any]):
+    """The ``items`` of a ``_bulk`` answer with ``"errors":false``: every item succeeded, so only
+    their number is needed (one ``"status":`` per item); the items are parsed only if read."""
+
+    __slots__ = ("_count", "_parsed", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._count = text.count('"status":')
+        self._parsed: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _items(self) -> list[Any]:
+        if self._parsed is None:
+            self._parsed = list(orjson.loads(self._text)["items"])
+        return self._parsed
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._items()[index]
+
 
 class _OrjsonSerializer(JSONSerializer):
-    """orjson for speed: bulk responses carry one item per document."""
+    """orjson for speed: bulk responses carry one item per document.
+
+    A ``_bulk`` answer that says ``"errors":false`` (servelog's ``filter_path`` keeps ``took`` and
+    ``errors`` first) is not parsed item by item: every item succeeded, its items are counted.
+    """
 
     def loads(self, s: Any) -> Any:
+        if isinstance(s, str) and s.startswith('{"took":'):
+            match = _ALL_SUCCEEDED.match(s)
+            if match is not None:
+                return {"took": int(match[1]), "errors": False, "items": SucceededItems(s)}
         try:
             return orjson.loads(s)
         except orjson.JSONDecodeError as exc:

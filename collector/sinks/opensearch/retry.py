@@ -178,7 +178,7 @@ def bulk_response_problem(response: Any, sent: int) -> str | None:
     if not isinstance(response, dict):
         return f"the body is {type(response).__name__}, not a JSON object"
     items = response.get("items")
-    if not isinstance(items, list):
+    if not isinstance(items, Sequence) or isinstance(items, str | bytes):
         return "the body has no 'items' list"
     if len(items) != sent:
         return f"{len(items)} items answered for {sent} documents sent"

@@ -1,6 +1,6 @@
 """The OpenSearch sink: the one retry layer between the pipeline and ``_bulk``.
 
-``deliver(pieces)`` returns only when every document has an outcome: created, already present
+``deliver(documents)`` returns only when every document has an outcome: created, already present
 (409), or dead-lettered (a per-item 400 only, or a lone document too large for any request). The
 verdicts are the pure functions of :mod:`collector.sinks.opensearch.retry`; this module applies
 them. Documents still without an outcome (a whole-request failure, per-item 429, blocks, a full
@@ -26,13 +26,14 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_exponential, wait_random
 
 from collector.errors import SinkAuthError, SinkBadResponse, SinkError
+from collector.pipeline.documents import Documents
 from collector.sinks.opensearch.client import OpenSearchClient
 from collector.sinks.opensearch.deadletter import DeadLetter, DeadLetterEntry
 from collector.sinks.opensearch.retry import Rejection, bulk_response_problem, classify, hint, request_verdict
@@ -105,13 +106,17 @@ class OpenSearchSink:
         if self._abort.wait(seconds):
             raise Abandoned
 
-    def deliver(self, pieces: list[bytes]) -> DeliveryReport:
-        """Send until each document has an outcome (or raise Abandoned / GaveUp)."""
+    def deliver(self, pieces: Sequence[bytes]) -> DeliveryReport:
+        """Send until each document has an outcome (or raise Abandoned / GaveUp).
+
+        ``pieces``: a batch's :class:`~collector.pipeline.documents.Documents` (sent as its one body)
+        or any sequence of encoded documents.
+        """
         report = DeliveryReport()
-        self._deliver(pieces, report)
+        self._deliver(Documents.from_pieces(pieces), report)
         return report
 
-    def _deliver(self, pieces: list[bytes], report: DeliveryReport) -> None:
+    def _deliver(self, pieces: Documents, report: DeliveryReport) -> None:
         pending = list(range(len(pieces)))
         progress = [self._clock()]  # when a document of this batch last got an outcome
         bound = self._give_up_after
@@ -145,13 +150,12 @@ class OpenSearchSink:
             reason, message = (last.reason, last.message) if isinstance(last, _Retry) else ("unavailable", str(last))
             raise GaveUp(reason, message, bound or 0.0) from last
 
-    def _attempt(self, pieces: list[bytes], pending: list[int], report: DeliveryReport,
+    def _attempt(self, pieces: Documents, pending: list[int], report: DeliveryReport,
                  progress: list[float]) -> list[int]:
         """One ``_bulk`` request for ``pending``; raises _Retry when some documents must be resent."""
-        body = b"".join(pieces[i] for i in pending)
         started = time.perf_counter()
         try:
-            response = self._client.bulk(body)
+            response = self._client.bulk(pieces.select(pending))
         except SinkError as exc:
             failure = request_verdict(status=exc.status, error_type=exc.error_type, kind=exc.kind, detail=exc.detail,
                                       opensearch_body=not isinstance(exc, SinkBadResponse), url=self._client.url)
@@ -197,12 +201,12 @@ class OpenSearchSink:
         pending[:] = remaining  # the retry log and the next attempt see only these
         raise _Retry(reason, message)
 
-    def _split_or_deadletter(self, pieces: list[bytes], report: DeliveryReport) -> None:
+    def _split_or_deadletter(self, pieces: Sequence[bytes], report: DeliveryReport) -> None:
         """413: halves, each delivered on its own; a lone document too large for any request is dead-lettered."""
         if len(pieces) > 1:
             middle = len(pieces) // 2
-            self._deliver(pieces[:middle], report)
-            self._deliver(pieces[middle:], report)
+            self._deliver(Documents.from_pieces(pieces[:middle]), report)
+            self._deliver(Documents.from_pieces(pieces[middle:]), report)
             return
         rejection = Rejection(413, "request_too_large",
                               "this document alone is larger than the destination accepts (http.max_content_length)")

@@ -201,6 +201,7 @@ class FilesSource:
         assembler = LineAssembler(
             options=self._options, pod_uid=stream.pod.pod_uid, container=stream.container,
             restart_count=stream.restart_count, fields=fields, emit=self._emitter(stream.key), start=start,
+            batch=self._batcher.for_stream(stream.key),
         )
         stream.tailer = StreamTailer(
             directory=stream.directory, restart_count=stream.restart_count, assembler=assembler, start=start,
