@@ -475,13 +475,17 @@ def test_dockerfile_copies_only_what_exists_and_the_context_keeps() -> None:
 
 def test_dockerfile_is_multi_stage_pinned_and_runs_servelog_as_non_root() -> None:
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim-\w+$", DOCKERFILE, flags=re.MULTILINE)
-    assert len(re.findall(r"^FROM ", DOCKERFILE, flags=re.MULTILINE)) == 2
+    assert re.search(r"^ARG RUST_IMAGE=rust:\d+\.\d+-slim-\w+$", DOCKERFILE, flags=re.MULTILINE)
+    # the Rust toolchain's image, the build stage (it builds the compiled fast path), the final stage
+    assert len(re.findall(r"^FROM ", DOCKERFILE, flags=re.MULTILINE)) == 3
+    assert "native.available()" in DOCKERFILE.split("\nFROM ${PYTHON_IMAGE} AS build", 1)[1].rsplit("\nFROM ", 1)[0]
     assert "--constraint requirements.lock" in DOCKERFILE and "--requirement requirements.lock" in DOCKERFILE
     assert 'ENTRYPOINT ["servelog"]' in DOCKERFILE
     user = re.findall(r"^USER (\S+)$", DOCKERFILE, flags=re.MULTILINE)
     assert user and user[-1].split(":")[0] not in {"0", "root"}
     final_stage = DOCKERFILE.rsplit("\nFROM ", 1)[1]
     assert "COPY --from=build /opt/servelog /opt/servelog" in final_stage and "COPY collector" not in final_stage
+    assert "cargo" not in final_stage and "rustup" not in final_stage  # no toolchain in the image that runs
 
 
 @pytest.fixture
