@@ -90,6 +90,7 @@ class Summary:
     gave_up: str | None = None  # --once: why delivery stopped making progress
     failed: str | None = None  # an unexpected failure
     output_closed: bool = False  # --output stdout: the reader of stdout went away (| head)
+    left_for_next_run: int = 0  # --once: lines of live files still open (being written, or undated): read next run
 
     @property
     def delivered_everything(self) -> bool:
@@ -101,6 +102,7 @@ class Summary:
             "indexed": self.indexed, "already_present": self.already_present, "dead_lettered": self.dead_lettered,
             "printed": self.printed, "abandoned_batches": self.abandoned_batches,
             "unacknowledged_batches": self.unacknowledged_batches, "gave_up": self.gave_up, "failed": self.failed,
+            "left_for_next_run": self.left_for_next_run,
         }
 
 
@@ -304,6 +306,7 @@ class App:
             self.source.close()
         self.summary.lines_read = self.source.lines_read
         self.summary.documents = self.source.documents
+        self.summary.left_for_next_run = getattr(self.source, "left_for_next_run", 0)
         unreadable = getattr(self.source, "unreadable", 0)  # files source: input it could not read
         if once and unreadable and self.summary.failed is None:
             self.summary.failed = f"{unreadable} file(s) or directories under the log root could not be read"

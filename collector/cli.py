@@ -205,6 +205,9 @@ def print_summary(summary: dict[str, Any], *, reason: str | None = None) -> None
     else:
         outcome = "{indexed} indexed, {already_present} already present, {dead_lettered} dead-lettered".format(**summary)
     sys.stderr.write(head + outcome + "\n")
+    if summary.get("left_for_next_run"):
+        sys.stderr.write("servelog: {left_for_next_run} line(s) of live files left for the next run "
+                         "(still being written, or no timestamp yet in their stream)\n".format(**summary))
     if reason is not None:
         sys.stderr.write(f"servelog: not everything was delivered: {reason}\n")
     sys.stderr.write(orjson.dumps({"summary": summary}).decode() + "\n")

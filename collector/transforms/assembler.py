@@ -264,6 +264,10 @@ class LineAssembler(StreamCursor):
         """
         return bool(self._partials) or bool(self._group.lines)
 
+    def left_open(self) -> int:
+        """Lines a pause leaves for the next run: unfinished partial lines, lines waiting for a timestamp."""
+        return len(self._partials) + len(self._held_lines)
+
     def position(self, before: Mark | None = None) -> Position:
         """Where to resume to reproduce everything not emitted yet (the current safe point).
 
