@@ -29,9 +29,9 @@ never from the text, because containerd trims trailing zeros of the fraction whi
 zone) is memoised, so a line costs a dict lookup, a digit check and one ``int()``; everything else
 goes through one regular expression.
 
-The compiled fast path (``collector._native``, ``native/src/lib.rs``) implements these same rules for
-the lines it takes; a change here must be made there too (``tests/unit/test_native_equivalence.py``
-compares both).
+The compiled fast path (``collector._native``, ``native/src/timestamp.rs``) implements these same
+rules for the lines it takes; a change here must be made there too
+(``tests/unit/test_native_equivalence.py`` compares both).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ or streaming the same line through the Kubernetes API yields the same (index, ``
 written with ``create`` is a harmless 409. The index is chosen by the line's own UTC day, never by
 ingestion time, for the same reason (``_id`` uniqueness holds within one index only).
 
-The compiled fast path (``collector._native``, ``native/src/lib.rs``) implements these same rules for
-the lines it takes; a change here must be made there too (``tests/unit/test_native_equivalence.py``
-compares both).
+The compiled fast path (``collector._native``, ``native/src/identity.rs``) implements these same
+rules for the lines it takes; a change here must be made there too
+(``tests/unit/test_native_equivalence.py`` compares both).
 """
 
 from __future__ import annotations

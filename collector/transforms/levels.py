@@ -7,9 +7,9 @@
 
 Only a bounded prefix is examined so that a 1 MiB line costs what a short one does.
 
-The compiled fast path (``collector._native``, ``native/src/lib.rs``) implements these same rules for
-the lines it takes; a change here must be made there too (``tests/unit/test_native_equivalence.py``
-compares both).
+The compiled fast path (``collector._native``, ``native/src/levels.rs`` and ``json_level.rs``)
+implements these same rules for the lines it takes; a change here must be made there too
+(``tests/unit/test_native_equivalence.py`` compares both).
 """
 
 from __future__ import annotations
