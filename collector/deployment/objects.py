@@ -21,6 +21,7 @@ from typing import Any
 
 from collector import model as m
 from collector.kube import presets
+from collector.kube.objects import integer as as_int  # one reading of an integer field, the history source's
 from collector.transforms.cri import parse_timestamp
 
 Obj = Mapping[str, Any]
@@ -52,17 +53,6 @@ def time_ns(text: Any) -> int | None:
     return parsed[0] if parsed else None
 
 
-def as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
-# -- pods ------------------------------------------------------------------------------------------
 def is_terminating(obj: Obj) -> bool:
     """The object is being deleted (``metadata.deletionTimestamp`` set): a pod that no longer counts."""
     return bool(meta(obj).get("deletionTimestamp"))
