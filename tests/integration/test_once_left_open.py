@@ -32,6 +32,11 @@ def run_once(tmp_path: Path, fos: FakeOpenSearch) -> tuple[list[dict[str, Any]],
     return added, summary, done.stderr
 
 
+def container_log(tmp_path: Path) -> ContainerLog:
+    return ContainerLog(tmp_path / "pods", namespace="team-a", pod=POD, uid=UID, container="kserve-container",
+                        ledger=Ledger())
+
+
 def messages(documents: list[dict[str, Any]]) -> list[str]:
     return [d["message"] for d in documents]
 
@@ -42,8 +47,7 @@ def test_a_line_still_being_written_is_counted_and_read_whole_by_the_next_run(tm
 
 
 def _a_line_still_being_written(tmp_path: Path, fos: FakeOpenSearch) -> None:
-    log = ContainerLog(tmp_path / "pods", namespace="team-a", pod=POD, uid=UID, container="kserve-container",
-                       ledger=Ledger())
+    log = container_log(tmp_path)
     log.write("first line")
     log.write_partial("half of a line, ")  # written just now: its F may still come
 
@@ -65,8 +69,7 @@ def test_lines_waiting_for_their_streams_first_timestamp_are_counted(tmp_path: P
 
 
 def _lines_waiting_for_a_timestamp(tmp_path: Path, fos: FakeOpenSearch) -> None:
-    log = ContainerLog(tmp_path / "pods", namespace="team-a", pod=POD, uid=UID, container="kserve-container",
-                       ledger=Ledger())
+    log = container_log(tmp_path)
     log.write_raw(b"not a cri record\nnor this one\n", expect=None)
 
     documents, summary, stderr = run_once(tmp_path, fos)
